@@ -1,0 +1,86 @@
+"""The compiled execution plan: the frozen data a batch workflow interprets.
+
+Standard library only, so the Temporal workflow sandbox can import it. Decimal
+quantities travel as strings (exact, and plain JSON) and are parsed with
+`decimal.Decimal` where they are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PLAN_FORMAT = "ebr.plan/1"
+
+# What a phase does, and therefore which operator action completes it.
+WEIGH = "weigh"  # dispense a material on a scale; the scale's stable reading is the value
+MIX = "mix"  # run a mixer at a speed for a duration through its PLC
+CHECK = "check"  # the operator enters a measured value, judged against limits
+INSTRUCTION = "instruction"  # the operator confirms an instruction was carried out
+STEP_KINDS = (WEIGH, MIX, CHECK, INSTRUCTION)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Inclusive acceptance range; `low`/`high` are decimal strings in `unit`."""
+
+    low: str
+    high: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class MaterialCharge:
+    """A quantity of one input material, already scaled to the ordered batch size."""
+
+    material_code: str
+    material_name: str
+    target: str
+    unit: str
+    low: str
+    high: str
+
+
+@dataclass(frozen=True)
+class EquipmentRequirement:
+    """An equipment role the recipe needs; bound to a real equipment id at batch start."""
+
+    role: str
+    equipment_class: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One phase, flattened in execution order with its place in the ISA-88 hierarchy."""
+
+    step_id: str
+    kind: str
+    title: str
+    instruction: str
+    unit_procedure: str
+    operation: str
+    equipment_role: str | None = None
+    material: MaterialCharge | None = None
+    limits: Limits | None = None
+    value_label: str | None = None
+    duration_s: int | None = None
+    speed_rpm: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Everything a batch needs to run, independent of the YAML it came from."""
+
+    recipe_id: str
+    recipe_version: str
+    recipe_sha256: str
+    product_code: str
+    product_name: str
+    batch_size: str
+    batch_unit: str
+    equipment: list[EquipmentRequirement] = field(default_factory=list)
+    steps: list[PlanStep] = field(default_factory=list)
+    format: str = PLAN_FORMAT
+
+    def step(self, step_id: str) -> PlanStep | None:
+        return next((s for s in self.steps if s.step_id == step_id), None)

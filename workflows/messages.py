@@ -1,0 +1,247 @@
+"""Data that crosses the workflow boundary: workflow, update, query and activity I/O.
+
+One dataclass in and one out for each of them. Standard library only (plus the
+plan), so both the workflow sandbox and the activities can import it. Passwords
+never appear here: the API checks them before anything reaches Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recipes.plan import BatchPlan
+
+# Batch states (ISA-88 names where they exist).
+RUNNING = "running"
+COMPLETE = "complete"  # every step done; awaiting QA review
+RELEASED = "released"
+REJECTED = "rejected"
+
+# Signature meanings (21 CFR 11.50(a)(3)).
+PERFORMED = "performed"
+APPROVED = "approved"
+RELEASED_MEANING = "released"
+REJECTED_MEANING = "rejected"
+
+# Roles the workflow checks in its validators.
+OPERATOR = "operator"
+QA = "qa"
+
+
+@dataclass
+class Signer:
+    """Who signs, as the API established it after re-checking the password."""
+
+    user_id: int
+    username: str
+    full_name: str
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SignatureIntent:
+    """A person's e-signature: identity, meaning and the UTC time they signed."""
+
+    signer: Signer
+    meaning: str
+    signed_at: str  # ISO 8601 with offset, UTC
+
+
+# --- workflow -----------------------------------------------------------------
+
+
+@dataclass
+class BatchInput:
+    batch_id: str
+    plan: BatchPlan
+    equipment: dict[str, str]  # recipe equipment role -> bound equipment id
+    created_by: str
+
+
+@dataclass
+class ReportRef:
+    """Where the signed eBMR lives; the PDF itself never passes through Temporal."""
+
+    path: str
+    sha256: str
+    pages: int
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    state: str
+    report: ReportRef | None = None
+
+
+# --- updates ------------------------------------------------------------------
+
+
+@dataclass
+class CaptureWeightRequest:
+    step_id: str
+    requested_by: Signer
+
+
+@dataclass
+class WeightReading:
+    """A stable scale reading: the instrument's own frames beside the parsed value."""
+
+    equipment_id: str
+    value: str  # in the step's unit, at the scale's resolution
+    unit: str
+    device_value: str  # as the scale sent it
+    device_unit: str
+    raw_frames: list[str]
+    device_serial: str
+    read_at: str
+    in_tolerance: bool
+
+
+@dataclass
+class CompleteStepRequest:
+    step_id: str
+    signature: SignatureIntent
+    entered_value: str | None = None  # check steps: the measured value
+    comment: str = ""
+
+
+@dataclass
+class StepOutcome:
+    step_id: str
+    result: str  # "pass" or "fail"
+    content_sha256: str
+    signature_id: int
+    next_step_id: str | None
+
+
+@dataclass
+class ReleaseRequest:
+    signature: SignatureIntent
+    reason: str = ""
+
+
+@dataclass
+class ReleaseOutcome:
+    state: str
+    content_sha256: str
+    signature_id: int
+
+
+# --- queries ------------------------------------------------------------------
+
+
+@dataclass
+class StateQuery:
+    """Empty on purpose: every query takes one dataclass."""
+
+
+@dataclass
+class StepView:
+    step_id: str
+    kind: str
+    title: str
+    status: str  # pending | active | done
+    result: str | None = None
+    value: str | None = None
+    unit: str | None = None
+    signed_by: str | None = None
+    signed_at: str | None = None
+
+
+@dataclass
+class BatchView:
+    batch_id: str
+    state: str
+    current_step_id: str | None
+    steps: list[StepView]
+    pending_reading: WeightReading | None = None
+    mixing: bool = False
+    report: ReportRef | None = None
+
+
+# --- activities ---------------------------------------------------------------
+
+
+@dataclass
+class BatchEvent:
+    """A batch lifecycle fact for the record store; `key` makes the write idempotent."""
+
+    batch_id: str
+    key: str
+    action: str
+    state: str
+    actor: str
+    at: str
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EventRecorded:
+    event_id: int
+
+
+@dataclass
+class ReadWeightInput:
+    batch_id: str
+    step_id: str
+    equipment_id: str
+    unit: str
+    low: str
+    high: str
+
+
+@dataclass
+class MixInput:
+    batch_id: str
+    step_id: str
+    equipment_id: str
+    speed_rpm: int
+    duration_s: int
+
+
+@dataclass
+class MixRun:
+    """What the PLC reported for a finished mix: its own counters, not our clock."""
+
+    equipment_id: str
+    speed_rpm: int  # read back from the PLC while running
+    run_time_s: int  # as counted by the PLC
+    started_at: str
+    finished_at: str
+
+
+@dataclass
+class StepRecordInput:
+    """A completed step: the values and the signature that binds them, by hash."""
+
+    batch_id: str
+    step_id: str
+    update_id: str
+    kind: str
+    title: str
+    result: str
+    values: dict[str, str]
+    signature: SignatureIntent
+    reading: WeightReading | None = None
+
+
+@dataclass
+class StepRecorded:
+    record_id: int
+    content_sha256: str
+    signature_id: int
+
+
+@dataclass
+class ReleaseRecordInput:
+    batch_id: str
+    update_id: str
+    decision: str  # released | rejected
+    reason: str
+    signature: SignatureIntent
+
+
+@dataclass
+class ReportInput:
+    batch_id: str
