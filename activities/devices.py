@@ -1,0 +1,133 @@
+"""Activities that talk to instruments. Connections are opened per call through
+injected openers, so the same activity runs against a real scale, a simulator or
+a unit-test fake."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+import pint
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from devices.errors import DeviceError, ScaleOverload, ScaleUnderload, ScaleUnstable
+from devices.modbus_plc import MixerStatus
+from devices.mtsics import ScaleIdentity, ScaleReading
+from workflows.messages import MixInput, MixRun, ReadWeightInput, WeightReading
+
+_units = pint.UnitRegistry(non_int_type=Decimal)
+# An operator can act on these; retrying the same reading would not change them.
+_OPERATOR_FIXABLE = (ScaleUnstable, ScaleOverload, ScaleUnderload)
+POLL_S = 0.5
+
+
+class Scale(Protocol):
+    def identity(self) -> ScaleIdentity: ...
+    def stable_weight(self, settle_timeout_s: float = ...) -> ScaleReading: ...
+
+
+class Mixer(Protocol):
+    def start(self, speed_rpm: int, duration_s: int) -> MixerStatus: ...
+    def status(self) -> MixerStatus: ...
+
+
+ScaleOpener = Callable[[str], AbstractContextManager[Scale]]
+MixerOpener = Callable[[str], AbstractContextManager[Mixer]]
+
+
+class DeviceActivities:
+    def __init__(
+        self, open_scale: ScaleOpener, open_mixer: MixerOpener, settle_timeout_s: float = 10.0
+    ) -> None:
+        self.open_scale = open_scale
+        self.open_mixer = open_mixer
+        self.settle_timeout_s = settle_timeout_s
+
+    @activity.defn(name="read_weight")
+    def read_weight(self, inp: ReadWeightInput) -> WeightReading:
+        with _device_errors(), self.open_scale(inp.equipment_id) as scale:
+            identity = scale.identity()
+            reading = scale.stable_weight(settle_timeout_s=self.settle_timeout_s)
+        value = _convert(reading.value, reading.unit, inp.unit)
+        return WeightReading(
+            equipment_id=inp.equipment_id,
+            value=str(value),
+            unit=inp.unit,
+            device_value=str(reading.value),
+            device_unit=reading.unit,
+            raw_frames=list(reading.raw_frames),
+            device_serial=identity.serial_number,
+            read_at=_now(),
+            in_tolerance=Decimal(inp.low) <= value <= Decimal(inp.high),
+        )
+
+    @activity.defn(name="run_mix")
+    def run_mix(self, inp: MixInput) -> MixRun:
+        """Start the mix once, then watch the PLC until it reports the run complete.
+
+        A retry (after a worker crash) finds the start time in the heartbeat
+        details and resumes watching instead of starting a second mix.
+        """
+        details = activity.info().heartbeat_details
+        started_at = str(details[0]) if details else None
+        top_speed = 0
+        with _device_errors(), self.open_mixer(inp.equipment_id) as mixer:
+            if started_at is None:
+                mixer.start(inp.speed_rpm, inp.duration_s)
+                started_at = _now()
+                activity.heartbeat(started_at)
+            while True:
+                status = mixer.status()
+                top_speed = max(top_speed, status.speed_rpm)
+                activity.heartbeat(started_at)
+                if status.complete:
+                    break
+                if not status.running:
+                    raise ApplicationError(
+                        f"Mixer {inp.equipment_id} stopped before the mix was complete "
+                        f"({status.elapsed_s} of {inp.duration_s} s): check the mixer.",
+                        type="MixInterrupted",
+                        non_retryable=True,
+                    )
+                time.sleep(POLL_S)
+        return MixRun(
+            equipment_id=inp.equipment_id,
+            speed_rpm=top_speed or status.setpoint_rpm,
+            run_time_s=status.elapsed_s,
+            started_at=started_at,
+            finished_at=_now(),
+        )
+
+
+@contextmanager
+def _device_errors() -> Iterator[None]:
+    """Turn device faults into activity failures the workflow and operator can read."""
+    try:
+        yield
+    except DeviceError as exc:
+        raise ApplicationError(
+            str(exc), type=type(exc).__name__, non_retryable=isinstance(exc, _OPERATOR_FIXABLE)
+        ) from exc
+
+
+def _convert(value: Decimal, from_unit: str, to_unit: str) -> Decimal:
+    if from_unit == to_unit:
+        return value
+    try:
+        return Decimal(_units.Quantity(value, from_unit).to(to_unit).magnitude)
+    except (pint.errors.DimensionalityError, pint.errors.UndefinedUnitError) as exc:
+        raise ApplicationError(
+            f"The scale reports in {from_unit}, which cannot be converted to {to_unit}: "
+            "check the scale's unit setting.",
+            type="WrongUnit",
+            non_retryable=True,
+        ) from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,47 @@
+"""Activities that write the executed record. Each write is idempotent on its key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from store.batch_record import BatchRecordStore, RecordError
+from workflows.messages import (
+    BatchEvent,
+    EventRecorded,
+    ReleaseRecordInput,
+    StepRecorded,
+    StepRecordInput,
+)
+
+
+class RecordActivities:
+    def __init__(self, store: BatchRecordStore) -> None:
+        self.store = store
+
+    @activity.defn(name="record_event")
+    def record_event(self, event: BatchEvent) -> EventRecorded:
+        with _business_errors():
+            return EventRecorded(event_id=self.store.record_event(event))
+
+    @activity.defn(name="record_step")
+    def record_step(self, step: StepRecordInput) -> StepRecorded:
+        with _business_errors():
+            return self.store.record_step(step)
+
+    @activity.defn(name="record_release")
+    def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
+        with _business_errors():
+            return self.store.record_release(release)
+
+
+@contextmanager
+def _business_errors() -> Iterator[None]:
+    """A refused write will be refused again: fail it now instead of retrying."""
+    try:
+        yield
+    except RecordError as exc:
+        raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc

@@ -1,0 +1,74 @@
+"""Request and response bodies. Requests forbid unknown fields, so a typo is an error."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    full_name: str
+    roles: list[str]
+
+
+class SignRequest(Strict):
+    password: str = Field(min_length=1, max_length=256, description="re-entered to sign")
+
+
+class RecipeApproveRequest(SignRequest):
+    pass
+
+
+class RecipeUpload(Strict):
+    yaml: str = Field(min_length=1, max_length=1_048_576)
+    filename: str = "upload.yaml"
+
+
+class RecipeSummary(BaseModel):
+    recipe_id: str
+    version: str
+    name: str
+    product_code: str
+    sha256: str
+    status: str
+    approved_by: str | None
+
+
+class BatchCreate(Strict):
+    batch_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    recipe_id: str
+    version: str
+    batch_size: Decimal | None = Field(default=None, gt=0, description="default: nominal")
+
+
+class StepComplete(SignRequest):
+    value: str | None = Field(default=None, max_length=64, description="check steps")
+    comment: str = Field(default="", max_length=2000)
+
+
+class Release(SignRequest):
+    decision: Literal["released", "rejected"]
+    reason: str = Field(default="", max_length=2000)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

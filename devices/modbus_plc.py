@@ -1,0 +1,214 @@
+"""A Modbus TCP driver for the mixer PLC (pymodbus 3.16, synchronous client).
+
+Writes are absolute setpoints verified by read-back, so any write can be repeated safely
+(a retried activity, a re-sent request). The driver never computes run time itself: the
+PLC counts, the driver reports what the PLC says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+
+from devices.errors import PlcConnectionError, PlcError, PlcTimeout
+from devices.mixer_tags import MIXER_TAGS, Tag, TagTable, span, tags_in
+
+__all__ = ["MIXER_TAGS", "MixerPlc", "MixerStatus", "PlcSettings", "Tag"]
+
+_EXCEPTION_HINTS = {
+    1: ("illegal function", "the PLC does not support this request: check the PLC model"),
+    2: ("illegal data address", "the address is not mapped: check the tag map against the "
+        "PLC program"),
+    3: ("illegal data value", "the PLC rejected the value: check the setpoint against the "
+        "mixer's limits in the recipe"),
+    4: ("device failure", "the PLC reported an internal fault: check its diagnostics"),
+    6: ("device busy", "the PLC is busy: retry in a moment"),
+    10: ("gateway path unavailable", "check the gateway and the device id in settings"),
+    11: ("gateway target did not respond", "check the gateway and the device id in settings"),
+}
+
+
+@dataclass(frozen=True)
+class PlcSettings:
+    host: str
+    port: int = 502
+    device_id: int = 1
+    timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class MixerStatus:
+    """The PLC's view: `running` is its run command, counters are its own."""
+
+    running: bool
+    complete: bool
+    speed_rpm: int
+    elapsed_s: int
+    setpoint_rpm: int
+    setpoint_s: int
+    step_token: int = 0
+
+
+class MixerPlc:
+    """The mixer PLC. Use as a context manager or call `close()`; connects on first use."""
+
+    def __init__(self, settings: PlcSettings, *, tags: Mapping[str, Tag] = MIXER_TAGS) -> None:
+        self._settings = settings
+        self._tags = dict(tags)
+        self._where = f"{settings.host}:{settings.port}"
+        # retries=0: TCP already retransmits, and an unanswered request more likely means
+        # a PLC in STOP or a dead link than a lost frame; the caller's retry policy
+        # repeats the whole (idempotent) operation instead.
+        self._client = ModbusTcpClient(
+            settings.host, port=settings.port, timeout=settings.timeout_s, retries=0
+        )
+
+    def __enter__(self) -> MixerPlc:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        if not self._client.connect():
+            raise self._unreachable(None)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- operations ------------------------------------------------------------------
+
+    def status(self) -> MixerStatus:
+        values: dict[str, int | float | bool] = {}
+        for table in ("coil", "holding", "input"):
+            values.update(self._read_table(table))
+        return MixerStatus(
+            running=bool(values["run_command"]),
+            complete=bool(values["complete"]),
+            speed_rpm=int(values["speed_actual_rpm"]),
+            elapsed_s=int(values["elapsed_s"]),
+            setpoint_rpm=int(values["speed_setpoint_rpm"]),
+            setpoint_s=int(values["duration_setpoint_s"]),
+            step_token=int(values["step_token"]),
+        )
+
+    def start(self, speed_rpm: int, duration_s: int, *, step_token: int = 0) -> MixerStatus:
+        """Start a run at `speed_rpm` for `duration_s`; safe to call again.
+
+        Already running with the same setpoints: nothing is written. Running with other
+        setpoints: PlcError (stop it first). With a non-zero `step_token`, a run that
+        already completed with the same token and setpoints is not started again, so a
+        retried start after the mix finished does not mix twice.
+        """
+        setpoints = {
+            "speed_setpoint_rpm": speed_rpm,
+            "duration_setpoint_s": duration_s,
+            "step_token": step_token,
+        }
+        for name, value, low in (("speed_rpm", speed_rpm, 1), ("duration_s", duration_s, 1),
+                                 ("step_token", step_token, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name, value in setpoints.items():
+            self._tags[name].encode(value)  # ValueError before anything is written
+
+        current = self.status()
+        same = (current.setpoint_rpm, current.setpoint_s, current.step_token) == (
+            speed_rpm, duration_s, step_token
+        )
+        if current.running and same:
+            return current
+        if current.running:
+            raise PlcError(
+                f"PLC {self._where} is already running a mix at {current.setpoint_rpm} rpm "
+                f"for {current.setpoint_s} s: wait for it to complete or stop it before "
+                f"starting {speed_rpm} rpm for {duration_s} s"
+            )
+        if same and step_token and current.complete:
+            return current
+
+        for name, value in setpoints.items():
+            tag = self._tags[name]
+            self._call(f"write {name}", self._client.write_registers, tag.address,
+                       tag.encode(value))
+        held = self._read_table("holding")
+        for name, value in setpoints.items():
+            if held[name] != value:
+                raise PlcError(
+                    f"PLC {self._where} holds {name}={held[name]} after {value} was written: "
+                    "the PLC limited the value or another client wrote it; the mixer was not "
+                    "started. Check the PLC's limits and who else writes to it"
+                )
+        self._write_coil("run_command", True)
+        return self.status()
+
+    def stop(self) -> MixerStatus:
+        """Clear the run command; the PLC stops the mixer and keeps its counters."""
+        self._write_coil("run_command", False)
+        return self.status()
+
+    # -- Modbus ----------------------------------------------------------------------
+
+    def _write_coil(self, name: str, value: bool) -> None:
+        self._call(f"write {name}", self._client.write_coil, self._tags[name].address, value)
+
+    def _read_table(self, table: TagTable) -> dict[str, int | float | bool]:
+        tags = tags_in(table, self._tags)
+        first, count = span(tags)
+        if table == "coil":
+            bits = self._call("read coils", self._client.read_coils, first, count=count).bits
+            return {tag.name: bool(bits[tag.address - first]) for tag in tags}
+        reader = (
+            self._client.read_holding_registers
+            if table == "holding"
+            else self._client.read_input_registers
+        )
+        regs = self._call(f"read {table} registers", reader, first, count=count).registers
+        return {
+            tag.name: tag.decode(regs[tag.address - first : tag.address - first + tag.size])
+            for tag in tags
+        }
+
+    def _call(self, action: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+              ) -> ModbusPDU:
+        try:
+            response = method(*args, device_id=self._settings.device_id, **kwargs)
+        except ConnectionException as exc:
+            raise self._unreachable(exc) from exc
+        except ModbusIOException as exc:
+            # A late answer would be taken as the answer to the next request: start over.
+            self._client.close()
+            raise PlcTimeout(
+                f"PLC {self._where} did not answer within {self._settings.timeout_s:g} s "
+                f"(while trying to {action}): check the network and that the PLC is in RUN"
+            ) from exc
+        except ModbusException as exc:
+            raise PlcError(f"PLC {self._where}: could not {action}: {exc}") from exc
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            name, hint = _EXCEPTION_HINTS.get(code, ("unknown exception", "check the PLC"))
+            raise PlcError(
+                f"PLC {self._where} refused to {action} (Modbus exception {code}, {name}): "
+                f"{hint}",
+                exception_code=code,
+            )
+        return response
+
+    def _unreachable(self, exc: Exception | None) -> PlcConnectionError:
+        detail = f" ({exc})" if exc else ""
+        return PlcConnectionError(
+            f"PLC {self._where} is not reachable{detail}: check the network, the PLC "
+            "address in settings, and that the PLC is powered and in RUN"
+        )

@@ -1,0 +1,313 @@
+"""A strict, bounded YAML loader for recipes, built on PyYAML's SafeLoader.
+
+Why not `yaml.safe_load`: it silently keeps the last of two duplicate keys, expands alias
+bombs when the data is walked, reads `yes`/`no`/`on`/`off` as booleans, `1:30` as 90 and
+`0.1` as a binary float. A recipe is a controlled document, so this loader is stricter:
+
+* Input is capped at `MAX_BYTES` (1 MiB of UTF-8) and nesting at `MAX_DEPTH` levels, both
+  checked before anything is built (depth while composing, so deep input never recurses far).
+* Anchors and aliases (`&name`, `*name`, and so `<<` merges) are rejected outright rather
+  than counted: a recipe is short, reuse belongs in the recipe language, and an error that
+  points into shared YAML would point at the wrong place. This also makes alias bombs
+  impossible.
+* Duplicate keys are rejected, naming both lines; every duplicate in the file is reported.
+* Scalars follow a small, predictable set of rules (like YAML 1.2's core schema, minus
+  floats): `true`/`false`, `null`/`~`/empty, integers `-?(0|[1-9][0-9]*)` become `int`,
+  decimals `-?(0|[1-9][0-9]*).[0-9]+` become `decimal.Decimal` built from the text as written
+  (so `1200.50` stays `Decimal("1200.50")`). Everything else is text: dates such as
+  `2026-01-01` stay ISO text (the schema checks them and the model turns them into
+  `datetime.date`), `1e3`, `.5`, `007` and `1_000` are text too, so a schema error asks for a
+  plain number instead of a wrong value slipping through. Keys are always text.
+* Explicit tags other than the core ones (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`,
+  `!!map`, `!!seq`) are rejected.
+* Mappings come back as `LineDict` and sequences as `LineList`, which remember the line of
+  every key and item, so any later error can name its line (see `line_of`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from recipes.errors import PathPart, Problem, RecipeError, format_path
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+_NULL_RE = re.compile(r"(?:~|null|Null|NULL|)\Z")
+_BOOL_RE = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_DECIMAL_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
+
+
+class LineDict(dict[str, Any]):
+    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+
+    __slots__ = ("key_lines", "line")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines: dict[str, int] = {}
+
+
+class LineList(list[Any]):
+    """A YAML sequence that remembers its own line and the line of each item (1-based)."""
+
+    __slots__ = ("item_lines", "line")
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+        self.item_lines: list[int] = []
+
+
+class _Rejected(Exception):
+    def __init__(self, line: int, path: Sequence[PathPart], message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.path = tuple(path)
+        self.message = message
+
+
+class RecipeYamlLoader(yaml.SafeLoader):
+    """SafeLoader with strict scalar rules, no anchors/aliases and bounded nesting.
+
+    Use `load_yaml`; this class only composes nodes (construction is done by `load_yaml`
+    so every problem can be collected with its path).
+    """
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[PathPart] = []
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        pushed = parent is not None and index is not None
+        if pushed:
+            self._path.append(index if isinstance(index, int) else _key_text(index))
+        try:
+            if isinstance(event, AliasEvent):
+                raise _Rejected(
+                    line,
+                    self._path,
+                    f"YAML aliases (*{event.anchor}) are not allowed in recipes: write the "
+                    "value out in full",
+                )
+            if event.anchor is not None:
+                raise _Rejected(
+                    line,
+                    self._path,
+                    f"YAML anchors (&{event.anchor}) are not allowed in recipes: remove "
+                    f"'&{event.anchor}' and write repeated values out in full",
+                )
+            if len(self._path) >= MAX_DEPTH:
+                raise _Rejected(
+                    line,
+                    self._path,
+                    f"nested deeper than {MAX_DEPTH} levels; a recipe never needs that, check "
+                    "the indentation and brackets",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            if pushed:
+                self._path.pop()
+
+
+RecipeYamlLoader.add_implicit_resolver(_NULL_TAG, _NULL_RE, ["~", "n", "N", ""])
+RecipeYamlLoader.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
+RecipeYamlLoader.add_implicit_resolver(_INT_TAG, _INT_RE, list("-+0123456789"))
+RecipeYamlLoader.add_implicit_resolver(_FLOAT_TAG, _DECIMAL_RE, list("-+0123456789"))
+
+
+def _key_text(node: Any) -> str:
+    return node.value if isinstance(node, ScalarNode) else "?"
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def load_yaml(text: str, source: str = "<recipe>") -> Any:
+    """Parse one YAML document under the rules above; raise `RecipeError` listing all problems."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_BYTES:
+        raise RecipeError.single(
+            source,
+            f"the file is {size} bytes; recipes are limited to {MAX_BYTES} bytes (1 MiB). "
+            "Split it or remove what does not belong in a master recipe",
+        )
+    loader: RecipeYamlLoader | None = None
+    try:
+        loader = RecipeYamlLoader(text)
+        node = loader.get_single_node()
+    except _Rejected as rejected:
+        raise RecipeError.single(
+            source, rejected.message, rejected.line, format_path(rejected.path)
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        raise RecipeError([_syntax_problem(exc, source)]) from None
+    except yaml.YAMLError as exc:
+        raise RecipeError([_reader_problem(exc, text, source)]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if node is None:
+        raise RecipeError.single(
+            source, "the file is empty; a recipe starts with the line 'ebr_recipe: 1'", 1
+        )
+    problems: list[Problem] = []
+    data = _build(node, (), source, problems)
+    if problems:
+        raise RecipeError(problems)
+    return data
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    if exc.context == "expected a single document in the stream":
+        return Problem(
+            source,
+            line,
+            "",
+            "a recipe file holds exactly one YAML document: remove the '---' line and "
+            "everything after it, or put the second recipe in its own file",
+        )
+    message = f"YAML syntax error: {exc.problem or exc.context}"
+    if mark is not None:
+        message += f" (column {mark.column + 1})"
+    if exc.context and exc.problem and exc.context_mark is not None:
+        message += f", {exc.context} at line {exc.context_mark.line + 1}"
+    if "'\\t'" in message:
+        message += "; indent with spaces, never tabs"
+    elif "mapping values are not allowed" in message:
+        message += "; check the indentation, or quote text that contains ': '"
+    return Problem(source, line, "", message)
+
+
+def _reader_problem(exc: yaml.YAMLError, text: str, source: str) -> Problem:
+    position = getattr(exc, "position", None)
+    character = getattr(exc, "character", None)
+    line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+    if isinstance(character, int):
+        return Problem(
+            source,
+            line,
+            "",
+            f"the text contains the control character U+{character:04X}, which YAML does not "
+            "allow; delete it (it is often invisible: retype the line)",
+        )
+    return Problem(source, line, "", f"cannot read the YAML text: {exc}")
+
+
+def _build(node: Node, path: tuple[PathPart, ...], source: str, problems: list[Problem]) -> Any:
+    if isinstance(node, MappingNode):
+        return _build_mapping(node, path, source, problems)
+    if isinstance(node, SequenceNode):
+        return _build_sequence(node, path, source, problems)
+    return _build_scalar(node, path, source, problems)
+
+
+def _build_mapping(
+    node: MappingNode, path: tuple[PathPart, ...], source: str, problems: list[Problem]
+) -> LineDict:
+    if node.tag != _MAP_TAG:
+        problems.append(_bad_tag(node, path, source))
+    result = LineDict(_line(node))
+    for key_node, value_node in node.value:
+        line = _line(key_node)
+        if not isinstance(key_node, ScalarNode):
+            problems.append(
+                Problem(source, line, format_path(path), "keys must be plain text, not a list "
+                        "or mapping")
+            )
+            continue
+        key = key_node.value
+        if key in result.key_lines:
+            first = result.key_lines[key]
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    format_path((*path, key)),
+                    f"duplicate key '{key}': first at line {first}, again at line {line}; "
+                    "keep one of them",
+                )
+            )
+            continue
+        result.key_lines[key] = line
+        result[key] = _build(value_node, (*path, key), source, problems)
+    return result
+
+
+def _build_sequence(
+    node: SequenceNode, path: tuple[PathPart, ...], source: str, problems: list[Problem]
+) -> LineList:
+    if node.tag != _SEQ_TAG:
+        problems.append(_bad_tag(node, path, source))
+    result = LineList(_line(node))
+    for index, item in enumerate(node.value):
+        result.item_lines.append(_line(item))
+        result.append(_build(item, (*path, index), source, problems))
+    return result
+
+
+def _build_scalar(
+    node: ScalarNode, path: tuple[PathPart, ...], source: str, problems: list[Problem]
+) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _STR_TAG:
+        return value
+    if tag == _NULL_TAG and _NULL_RE.match(value):
+        return None
+    if tag == _BOOL_TAG and _BOOL_RE.match(value):
+        return value.lower() == "true"
+    if tag == _INT_TAG and _INT_RE.match(value):
+        return int(value)
+    if tag == _FLOAT_TAG and (_DECIMAL_RE.match(value) or _INT_RE.match(value)):
+        return Decimal(value)
+    problems.append(_bad_tag(node, path, source))
+    return value
+
+
+def _bad_tag(node: Node, path: tuple[PathPart, ...], source: str) -> Problem:
+    shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return Problem(
+        source,
+        _line(node),
+        format_path(path),
+        f"the YAML tag {shown} is not supported here (or does not fit the value); remove the "
+        "tag and write plain text, numbers, true/false, lists and mappings",
+    )
+
+
+def line_of(tree: Any, path: Sequence[PathPart]) -> int | None:
+    """The line of the deepest part of `path` that exists in a tree built by `load_yaml`."""
+    line = getattr(tree, "line", None)
+    node = tree
+    for part in path:
+        if isinstance(node, LineDict) and isinstance(part, str) and part in node:
+            line, node = node.key_lines[part], node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            line, node = node.item_lines[part], node[part]
+        else:
+            break
+    return line

@@ -1,0 +1,285 @@
+"""Demo/development PKI: a self-signed root and one document-signing certificate.
+
+Production sites point `SigningIdentity` at their own PKCS#12 and root certificate; nothing
+downstream (signing, verification) depends on how this module created the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from reports.errors import SigningIdentityError
+from reports.publish import _write_atomically
+
+log = logging.getLogger(__name__)
+
+ROOT_FILE = "root.pem"
+SIGNER_FILE = "signer.p12"
+_LOCK_FILE = ".pki.lock"
+_SECRET_MODE = 0o600
+
+# RFC 9336 id-kp-documentSigning; older cryptography releases have no constant for it.
+_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+# Without a timestamp authority a signature is judged at verification time, so the demo
+# certificates must stay valid for as long as anyone may want to check a demo record.
+_ROOT_VALIDITY = dt.timedelta(days=20 * 365)
+_SIGNER_VALIDITY = dt.timedelta(days=10 * 365)
+# Tolerate a verifier whose clock is slightly behind the machine that created the PKI.
+_BACKDATE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """Where the signing key lives and which root a verifier must trust."""
+
+    root_cert: Path
+    signer_p12: Path
+    # Excluded from repr so that logging an identity never prints the passphrase.
+    passphrase: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SignerMaterial:
+    """The unlocked contents of a PKCS#12: private key, its certificate and the chain."""
+
+    key: pkcs12.PKCS12PrivateKeyTypes
+    cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+
+def ensure_signing_identity(
+    pki_dir: Path, passphrase: bytes, organisation: str = "ebr demo site"
+) -> SigningIdentity:
+    """Return the site's signing identity, creating the demo PKI on first use.
+
+    Idempotent and safe against concurrent first calls from several worker processes:
+    two roots racing each other would leave a signer that the published root cannot verify.
+    """
+    if not passphrase:
+        raise SigningIdentityError(
+            "the signing passphrase is empty; configure a non-empty passphrase for signer.p12"
+        )
+    pki_dir = Path(pki_dir)
+    try:
+        pki_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SigningIdentityError(
+            f"cannot create the PKI directory {pki_dir}: {exc.strerror or exc}"
+        ) from exc
+
+    identity = SigningIdentity(
+        root_cert=pki_dir / ROOT_FILE, signer_p12=pki_dir / SIGNER_FILE, passphrase=passphrase
+    )
+    with _locked(pki_dir / _LOCK_FILE):
+        root_exists = identity.root_cert.exists()
+        signer_exists = identity.signer_p12.exists()
+        if root_exists and signer_exists:
+            _tighten_permissions(identity.root_cert, identity.signer_p12)
+            _check_existing(identity)
+            return identity
+        if root_exists or signer_exists:
+            present, missing = (
+                (ROOT_FILE, SIGNER_FILE) if root_exists else (SIGNER_FILE, ROOT_FILE)
+            )
+            raise SigningIdentityError(
+                f"{pki_dir} holds {present} but not {missing}; restore {missing} from backup, "
+                f"or move {pki_dir} aside to create a new identity (PDFs signed with the old "
+                "one then verify only against the old root.pem)"
+            )
+        _generate(identity, organisation)
+        log.info("created demo signing identity in %s", pki_dir)
+    return identity
+
+
+def load_signer_material(identity: SigningIdentity) -> SignerMaterial:
+    """Unlock the PKCS#12 of `identity` (any PKCS#12 with a key and certificate will do)."""
+    try:
+        data = identity.signer_p12.read_bytes()
+    except OSError as exc:
+        raise SigningIdentityError(
+            f"cannot read the signing key {identity.signer_p12}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        key, cert, chain = pkcs12.load_key_and_certificates(data, identity.passphrase)
+    except ValueError as exc:
+        raise SigningIdentityError(
+            f"cannot open {identity.signer_p12}: wrong passphrase or not a PKCS#12 file; "
+            "use the passphrase the file was created with"
+        ) from exc
+    if key is None or cert is None:
+        raise SigningIdentityError(
+            f"{identity.signer_p12} must contain both a private key and its certificate"
+        )
+    return SignerMaterial(key=key, cert=cert, chain=tuple(chain))
+
+
+def load_root(path: Path) -> x509.Certificate:
+    """Read a PEM (or DER) trust root, with an error that names the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SigningIdentityError(
+            f"cannot read the root certificate {path}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise SigningIdentityError(
+            f"{path} is not an X.509 certificate in PEM or DER form"
+        ) from exc
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _SECRET_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _tighten_permissions(*paths: Path) -> None:
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != _SECRET_MODE:
+            # Someone loosened them (copy, restore from backup): say so, then repair.
+            log.warning("%s had mode %o; resetting it to %o", path, mode, _SECRET_MODE)
+            os.chmod(path, _SECRET_MODE)
+
+
+def _check_existing(identity: SigningIdentity) -> None:
+    material = load_signer_material(identity)
+    root = load_root(identity.root_cert)
+    try:
+        material.cert.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise SigningIdentityError(
+            f"the certificate in {identity.signer_p12} was not issued by {identity.root_cert}; "
+            "the two files come from different identities: restore the matching pair"
+        ) from exc
+
+
+def _name(common_name: str, organisation: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+        ]
+    )
+
+
+def _generate(identity: SigningIdentity, organisation: str) -> None:
+    # ECDSA P-256: pyHanko signs and validates it fully offline, key generation is instant
+    # (RSA-3072 takes a second or more) and signatures stay small.
+    now = dt.datetime.now(dt.UTC) - _BACKDATE
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = _name(f"{organisation} demo root CA", organisation)
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now)
+        .not_valid_after(now + _ROOT_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{organisation} batch record signing", organisation))
+        .issuer_name(root_name)
+        .public_key(signer_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now)
+        .not_valid_after(now + _SIGNER_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,  # a.k.a. nonRepudiation
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            # documentSigning states the purpose; emailProtection is what older PDF viewers
+            # (Acrobat) accept for document signatures when an EKU extension is present.
+            x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+
+    p12 = pkcs12.serialize_key_and_certificates(
+        name=b"ebr document signing",
+        key=signer_key,
+        cert=signer_cert,
+        # The root travels inside the PKCS#12 so the file alone is a complete signer.
+        cas=[root_cert],
+        encryption_algorithm=serialization.BestAvailableEncryption(identity.passphrase),
+    )
+    # The root's private key is deliberately never written: it exists only to issue this one
+    # certificate, so a leaked pki_dir cannot be used to mint further "trusted" signers.
+    # Signer first: a crash in between leaves a state that ensure_signing_identity reports.
+    _write_atomically(identity.signer_p12, p12, mode=_SECRET_MODE)
+    _write_atomically(
+        identity.root_cert,
+        root_cert.public_bytes(serialization.Encoding.PEM),
+        mode=_SECRET_MODE,
+    )
+
+
+def _serial() -> int:
+    # Positive, at most 20 octets (RFC 5280), with 159 bits of randomness.
+    return secrets.randbits(159) | 1

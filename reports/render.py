@@ -1,0 +1,337 @@
+"""Render the executed batch record (the record dict) as a PDF/A-3b document.
+
+The PDF carries its own machine-readable sources as PDF/A-3 associated files: `record.json`
+(relationship Data) and `recipe.yaml` (relationship Source), so an auditor can check the
+printed pages against the data without access to ebr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from weasyprint import CSS, HTML, Attachment
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from reports.errors import RenderError
+from reports.publish import sha256_hex
+
+log = logging.getLogger(__name__)
+
+RECORD_FORMAT = "ebr.batch-record/1"
+RECORD_ATTACHMENT = "record.json"
+RECIPE_ATTACHMENT = "recipe.yaml"
+
+# The only URLs a document may load: our own packaged assets, under a scheme that no
+# network or file system handler understands.
+ASSET_SCHEME = "ebr-asset:"
+_ASSETS: Mapping[str, str] = {"ebmr.css": "text/css"}
+_TEMPLATE = "ebmr.html"
+_STYLESHEET = "ebmr.css"
+
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    pdf: bytes
+    pages: int
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The bytes embedded as record.json: sorted keys, no whitespace, UTF-8, strict JSON.
+
+    Deterministic so that the same record always yields the same attachment and hash.
+    """
+    try:
+        text = json.dumps(
+            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise RenderError(
+            f"the batch record is not plain JSON data ({exc}); pass strings for decimals "
+            "and timestamps, as the ebr.batch-record/1 contract requires"
+        ) from exc
+    return text.encode("utf-8")
+
+
+def render_html(record: Mapping[str, Any], recipe_yaml: str) -> str:
+    """The HTML that `render_batch_record` lays out (exposed for previews and tests)."""
+    _check_record(record)
+    return _html(record, canonical_json(record), recipe_yaml)
+
+
+def render_batch_record(record: dict, recipe_yaml: str) -> RenderedPdf:
+    """Lay out `record` as a PDF/A-3b batch record with record.json and recipe.yaml embedded."""
+    _check_record(record)
+    record_json = canonical_json(record)
+    html = _html(record, record_json, recipe_yaml)
+    # Attachment and document dates are the record's generation time, not the render clock:
+    # the embedded files are a snapshot taken then, whenever (and however often) it is printed.
+    generated = _parse_time(record["generated_at"])
+    assert generated is not None  # _check_record guarantees it
+    stamp = generated.astimezone(dt.UTC).replace(tzinfo=None)
+    fetcher = PackageAssetFetcher()
+    attachments = [
+        Attachment(
+            string=record_json,
+            name=RECORD_ATTACHMENT,
+            description="Executed batch record (ebr.batch-record/1), canonical JSON",
+            relationship="Data",
+            created=stamp,
+            modified=stamp,
+            url_fetcher=fetcher,
+        ),
+        Attachment(
+            string=recipe_yaml.encode("utf-8"),
+            name=RECIPE_ATTACHMENT,
+            description="Master recipe as executed",
+            relationship="Source",
+            created=stamp,
+            modified=stamp,
+            url_fetcher=fetcher,
+        ),
+    ]
+    try:
+        # No base_url: a relative URL then has nothing to resolve against and is dropped.
+        document = HTML(string=html, url_fetcher=fetcher).render()
+        pdf = document.write_pdf(
+            pdf_variant="pdf/a-3b",
+            # WeasyPrint 70 spells the old `srgb=True` as an sRGB output intent.
+            output_intent="srgb",
+            attachments=attachments,
+        )
+    except FatalURLFetchingError as exc:
+        raise RenderError(
+            f"the batch record template tried to load an external resource ({exc.__cause__}); "
+            f"only packaged assets under {ASSET_SCHEME} are allowed"
+        ) from exc
+    except Exception as exc:
+        # WeasyPrint raises a wide variety of layout/font errors; the activity needs one type.
+        raise RenderError(f"WeasyPrint could not lay out the batch record: {exc}") from exc
+    return RenderedPdf(pdf=pdf, pages=len(document.pages))
+
+
+class PackageAssetFetcher(URLFetcher):
+    """URL fetcher that serves only this package's own assets and refuses everything else.
+
+    No file:// (the record could otherwise pull local files into the PDF), no network
+    (SSRF, and rendering must not hang on an unreachable host). Refusals are fatal: a
+    regulated record with a silently missing piece is worse than no record.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=(), allow_redirects=False, fail_on_errors=True)
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> URLFetcherResponse:
+        name = url.removeprefix(ASSET_SCHEME) if url.startswith(ASSET_SCHEME) else None
+        if name is None or name not in _ASSETS:
+            raise PermissionError(f"refused to load {url!r}")
+        body = resources.files("reports").joinpath("templates", name).read_bytes()
+        return URLFetcherResponse(url, body=body, headers={"Content-Type": _ASSETS[name]})
+
+
+def _html(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> str:
+    try:
+        return _environment().get_template(_TEMPLATE).render(
+            _view(record, record_json, recipe_yaml)
+        )
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"the batch record template failed: {exc}") from exc
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        # Everything the template prints is untrusted record text: escape by default, and
+        # fail loudly on a name the view does not provide instead of printing nothing.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    env.filters["when"] = _format_time
+    return env
+
+
+def _view(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> dict[str, Any]:
+    batch = record["batch"]
+    steps = [_step_view(number, step) for number, step in enumerate(record["steps"], start=1)]
+    generated = _parse_time(record["generated_at"])
+    assert generated is not None  # _check_record guarantees it
+    return {
+        "record_format": record["format"],
+        "batch": batch,
+        "equipment": sorted((str(k), v) for k, v in (batch.get("equipment") or {}).items()),
+        "steps": steps,
+        "exceptions": [s for s in steps if s["failed"] or s["comment"]],
+        "failed_count": sum(1 for s in steps if s["failed"]),
+        "release": record["release"],
+        "audit": record["audit"],
+        "generated_at": record["generated_at"],
+        "generated_at_w3c": generated.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "record_sha256": sha256_hex(record_json),
+        "recipe_yaml_sha256": sha256_hex(recipe_yaml.encode("utf-8")),
+        "stylesheet_url": ASSET_SCHEME + _STYLESHEET,
+    }
+
+
+def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
+    values = step.get("values") or {}
+    return {
+        "number": number,
+        "step_id": step["step_id"],
+        "kind": step["kind"],
+        "title": step["title"],
+        "instruction": step["instruction"],
+        "unit_procedure": step["unit_procedure"],
+        "operation": step["operation"],
+        "result": step["result"],
+        "failed": step["result"] == "fail",
+        "readings": [(_label(name), value) for name, value in values.items()],
+        "unit": step.get("unit"),
+        "limits": step.get("limits"),
+        "device": step.get("device"),
+        "comment": (step.get("comment") or "").strip(),
+        "signature": step.get("signature"),
+    }
+
+
+def _label(key: object) -> str:
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _format_time(value: object) -> str | Markup:
+    """Timestamp as `2026-11-21 22:31:02 UTC+00:00`: local time of the event, offset explicit."""
+    if value is None or value == "":
+        return Markup("&mdash;")
+    parsed = _parse_time(value)
+    if parsed is None:
+        # Print what was recorded rather than hide it; the offset is missing or it is garbled.
+        return f"{value} (no UTC offset recorded)"
+    offset = parsed.strftime("%z")
+    return f"{parsed:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:]}"
+
+
+# --- record contract check ----------------------------------------------------------------
+
+_TOP_KEYS = ("format", "generated_at", "batch", "steps", "release", "audit")
+_BATCH_KEYS = (
+    "batch_id", "state", "product_code", "product_name", "recipe_id", "recipe_version",
+    "recipe_sha256", "batch_size", "batch_unit", "created_at", "created_by",
+)
+_STEP_KEYS = (
+    "step_id", "kind", "title", "instruction", "unit_procedure", "operation", "result",
+)
+_SIGNATURE_KEYS = (
+    "signature_id", "full_name", "username", "meaning", "signed_at", "content_sha256",
+)
+_AUDIT_KEYS = ("at", "actor", "action", "subject", "detail")
+
+
+def _check_record(record: object) -> None:
+    """Reject a record that breaks the contract, naming every problem at once.
+
+    Only structure is checked; values are printed as recorded.
+    """
+    if not isinstance(record, Mapping):
+        raise RenderError(f"the batch record must be a dict, got {type(record).__name__}")
+    problems: list[str] = []
+    problems += _missing(record, _TOP_KEYS, "record")
+    if "generated_at" in record and _parse_time(record["generated_at"]) is None:
+        problems.append(
+            f"record.generated_at {record['generated_at']!r} is not an ISO 8601 timestamp "
+            "with a UTC offset"
+        )
+    if record.get("format", RECORD_FORMAT) != RECORD_FORMAT:
+        problems.append(
+            f"record.format is {record['format']!r}; this renderer handles {RECORD_FORMAT}"
+        )
+    batch = record.get("batch")
+    if isinstance(batch, Mapping):
+        problems += _missing(batch, _BATCH_KEYS, "batch")
+    elif "batch" in record:
+        problems.append("batch must be an object")
+    steps = record.get("steps")
+    if isinstance(steps, list):
+        for index, step in enumerate(steps):
+            where = f"steps[{index}]"
+            if not isinstance(step, Mapping):
+                problems.append(f"{where} must be an object")
+                continue
+            problems += _missing(step, _STEP_KEYS, where)
+            if not isinstance(step.get("values") or {}, Mapping):
+                problems.append(f"{where}.values must be an object")
+            problems += _check_signature(step.get("signature"), f"{where}.signature")
+            limits = step.get("limits")
+            if limits is not None:
+                problems += (
+                    _missing(limits, ("low", "high", "unit"), f"{where}.limits")
+                    if isinstance(limits, Mapping)
+                    else [f"{where}.limits must be an object or null"]
+                )
+            device = step.get("device")
+            if device is not None:
+                if isinstance(device, Mapping):
+                    problems += _missing(
+                        device, ("equipment_id", "serial", "raw_frames", "read_at"),
+                        f"{where}.device",
+                    )
+                    if not isinstance(device.get("raw_frames", []), list):
+                        problems.append(f"{where}.device.raw_frames must be a list")
+                else:
+                    problems.append(f"{where}.device must be an object or null")
+    elif "steps" in record:
+        problems.append("steps must be a list")
+    release = record.get("release")
+    if release is not None:
+        if isinstance(release, Mapping):
+            problems += _missing(release, ("decision", "signature"), "release")
+            problems += _check_signature(release.get("signature"), "release.signature")
+        else:
+            problems.append("release must be an object or null")
+    audit = record.get("audit")
+    if isinstance(audit, list):
+        for index, entry in enumerate(audit):
+            problems += (
+                _missing(entry, _AUDIT_KEYS, f"audit[{index}]")
+                if isinstance(entry, Mapping)
+                else [f"audit[{index}] must be an object"]
+            )
+    elif "audit" in record:
+        problems.append("audit must be a list")
+    if problems:
+        shown = "; ".join(problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise RenderError(f"the batch record does not follow {RECORD_FORMAT}: {shown}{more}")
+
+
+def _check_signature(signature: object, where: str) -> list[str]:
+    # A missing signature is printed as NOT SIGNED (a rejected batch may stop mid-way);
+    # a half-filled one is a bug upstream.
+    if signature is None:
+        return []
+    if not isinstance(signature, Mapping):
+        return [f"{where} must be an object or null"]
+    return _missing(signature, _SIGNATURE_KEYS, where)
+
+
+def _missing(obj: Mapping[str, Any], keys: Iterable[str], where: str) -> list[str]:
+    return [f"{where}.{key} is missing" for key in keys if key not in obj]

@@ -1,0 +1,49 @@
+"""Demo users (one per role) and the example recipes, seeded on first start.
+
+Seeding is idempotent: users and recipe versions are keyed by name and version,
+so every start can call it and only the first one writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from signatures.identity import UserDirectory
+from store.recipes import RecipeStore
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "recipes" / "examples"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    full_name: str
+    role: str
+    password: str
+
+
+DEMO_USERS = (
+    DemoUser("author", "Ada Author", "author", "author-demo-2026"),
+    DemoUser("approver", "Alan Approver", "approver", "approver-demo-2026"),
+    DemoUser("operator", "Olivia Operator", "operator", "operator-demo-2026"),
+    DemoUser("supervisor", "Sam Supervisor", "supervisor", "supervisor-demo-2026"),
+    DemoUser("qa", "Quinn Quality", "qa", "qa-demo-2026"),
+    DemoUser("auditor", "Avery Auditor", "auditor", "auditor-demo-2026"),
+    DemoUser("admin", "Adrian Admin", "admin", "admin-demo-2026"),
+)
+
+
+def demo_user(role: str) -> DemoUser:
+    return next(u for u in DEMO_USERS if u.role == role)
+
+
+def seed_demo(engine: Engine) -> None:
+    users = UserDirectory(engine)
+    for u in DEMO_USERS:
+        users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed")
+    recipes = RecipeStore(engine)
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        recipes.add_version(path.read_text(encoding="utf-8"), path.name, author="author")

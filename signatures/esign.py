@@ -1,0 +1,61 @@
+"""What an e-signature binds: the content of each signed action, hashed canonically.
+
+The same functions build the content when a signature is made and when it is
+checked later, so a stored value changed after signing no longer matches its hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from signatures.canonical import content_hash
+from workflows.messages import ReleaseRecordInput, SignatureIntent, StepRecordInput
+
+
+def _manifestation(sig: SignatureIntent) -> dict[str, Any]:
+    return {
+        "user_id": sig.signer.user_id,
+        "username": sig.signer.username,
+        "full_name": sig.signer.full_name,
+        "meaning": sig.meaning,
+        "signed_at": sig.signed_at,
+    }
+
+
+def step_content(step: StepRecordInput) -> dict[str, Any]:
+    return {
+        "kind": "step",
+        "batch_id": step.batch_id,
+        "step_id": step.step_id,
+        "result": step.result,
+        "values": dict(step.values),
+        "reading": asdict(step.reading) if step.reading else None,
+        "signature": _manifestation(step.signature),
+    }
+
+
+def release_content(release: ReleaseRecordInput, step_hashes: list[str]) -> dict[str, Any]:
+    """QA's decision binds every step signature hash, i.e. the whole executed record."""
+    return {
+        "kind": "release",
+        "batch_id": release.batch_id,
+        "decision": release.decision,
+        "reason": release.reason,
+        "steps": step_hashes,
+        "signature": _manifestation(release.signature),
+    }
+
+
+def recipe_content(recipe_id: str, version: str, sha256: str, sig: SignatureIntent) -> dict:
+    return {
+        "kind": "recipe",
+        "recipe_id": recipe_id,
+        "version": version,
+        "sha256": sha256,
+        "signature": _manifestation(sig),
+    }
+
+
+def sign_hash(content: dict[str, Any]) -> str:
+    return content_hash(content)

@@ -1,0 +1,55 @@
+"""Session tokens: the only module that touches python-jose.
+
+One algorithm, pinned; exp/iat/aud/iss/sub required; size capped before decoding,
+so `alg=none`, key confusion and oversized tokens are refused up front.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from jose import JWTError, jwt
+
+ALGORITHM = "HS256"
+AUDIENCE = "ebr-api"
+ISSUER = "ebr"
+MAX_TOKEN_BYTES = 4096
+_REQUIRED = {f"require_{c}": True for c in ("exp", "iat", "aud", "iss", "sub")}
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, expired or not ours: log in again."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    issued_at: int
+    expires_at: int
+
+
+def issue_token(secret: str, subject: str, ttl_s: int) -> str:
+    now = int(time.time())
+    claims = {"sub": subject, "iat": now, "exp": now + ttl_s, "aud": AUDIENCE, "iss": ISSUER}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_token(secret: str, token: str) -> TokenClaims:
+    if not token or len(token.encode()) > MAX_TOKEN_BYTES:
+        raise TokenError("Session token missing or too large: log in again.")
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != ALGORITHM:
+            raise TokenError("Session token uses an algorithm ebr does not accept.")
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options=_REQUIRED,
+        )
+    except JWTError as exc:
+        raise TokenError(f"Session token rejected ({exc}): log in again.") from exc
+    return TokenClaims(subject=str(claims["sub"]), issued_at=claims["iat"], expires_at=claims["exp"])

@@ -1,0 +1,402 @@
+"""The executed batch record: batches, step records, signatures, and their audit entries.
+
+Each method is one transaction keyed by the action's idempotency key, so an
+activity retried after a crash finds its earlier write and returns it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from recipes.plan import BatchPlan
+from signatures.esign import release_content, sign_hash, step_content
+from store import audit
+from store.db import transaction
+from store.models import AuditEvent, Batch, Signature, StepRecord, utcnow
+from workflows.messages import (
+    RELEASED,
+    BatchEvent,
+    ReleaseRecordInput,
+    SignatureIntent,
+    Signer,
+    StepRecorded,
+    StepRecordInput,
+    WeightReading,
+)
+
+RECORD_FORMAT = "ebr.batch-record/1"
+
+
+class RecordError(Exception):
+    """A write the record store refuses; the message says why."""
+
+
+class BatchConflict(RecordError):
+    pass
+
+
+class BatchRecordStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- batches -------------------------------------------------------------
+
+    def create_batch(
+        self, batch_id: str, plan: BatchPlan, equipment: dict[str, str], created_by: str
+    ) -> tuple[Batch, bool]:
+        """Insert the batch row; a repeat of the same order returns (existing, False)."""
+        with transaction(self.engine) as session:
+            existing = session.get(Batch, batch_id)
+            if existing is not None:
+                if (existing.recipe_id, existing.recipe_version, existing.batch_size) != (
+                    plan.recipe_id,
+                    plan.recipe_version,
+                    plan.batch_size,
+                ):
+                    raise BatchConflict(
+                        f"Batch {batch_id} already exists for {existing.recipe_id} "
+                        f"{existing.recipe_version} ({existing.batch_size} "
+                        f"{existing.batch_unit}); choose another batch id."
+                    )
+                return existing, False
+            batch = Batch(
+                batch_id=batch_id,
+                recipe_id=plan.recipe_id,
+                recipe_version=plan.recipe_version,
+                recipe_sha256=plan.recipe_sha256,
+                product_code=plan.product_code,
+                product_name=plan.product_name,
+                batch_size=plan.batch_size,
+                batch_unit=plan.batch_unit,
+                equipment_json=json.dumps(equipment, sort_keys=True),
+                plan_json=json.dumps(asdict(plan), sort_keys=True),
+                created_by=created_by,
+            )
+            session.add(batch)
+            audit.append(
+                session,
+                key=f"{batch_id}/created",
+                actor=created_by,
+                action="batch.created",
+                subject=batch_id,
+                detail={
+                    "recipe": f"{plan.recipe_id} {plan.recipe_version}",
+                    "batch_size": f"{plan.batch_size} {plan.batch_unit}",
+                },
+            )
+            return batch, True
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with Session(self.engine) as session:
+            return session.get(Batch, batch_id)
+
+    def list_batches(self, limit: int = 100) -> list[Batch]:
+        with Session(self.engine) as session:
+            query = select(Batch).order_by(col(Batch.created_at).desc()).limit(limit)
+            return list(session.exec(query))
+
+    def record_event(self, event: BatchEvent) -> int:
+        with transaction(self.engine) as session:
+            batch = self._batch(session, event.batch_id)
+            entry = audit.append(
+                session,
+                key=event.key,
+                actor=event.actor,
+                action=event.action,
+                subject=event.batch_id,
+                detail=event.detail,
+                at=_parse(event.at),
+            )
+            batch.state = event.state
+            if event.action == "batch.completed" and batch.completed_at is None:
+                batch.completed_at = _parse(event.at)
+            session.add(batch)
+            assert entry.id is not None
+            return entry.id
+
+    # --- signed records ------------------------------------------------------
+
+    def record_step(self, step: StepRecordInput) -> StepRecorded:
+        key = f"{step.batch_id}/{step.update_id}"
+        with transaction(self.engine) as session:
+            existing = session.exec(select(StepRecord).where(StepRecord.key == key)).first()
+            if existing is not None:
+                assert existing.id is not None
+                return StepRecorded(existing.id, existing.content_sha256, existing.signature_id)
+            self._batch(session, step.batch_id)
+            digest = sign_hash(step_content(step))
+            signature = self._add_signature(
+                session, key, step.batch_id, f"{step.batch_id}/{step.step_id}", step.signature,
+                digest,
+            )
+            record = StepRecord(
+                key=key,
+                batch_id=step.batch_id,
+                step_id=step.step_id,
+                kind=step.kind,
+                title=step.title,
+                result=step.result,
+                values_json=json.dumps(step.values, sort_keys=True),
+                reading_json=json.dumps(asdict(step.reading)) if step.reading else None,
+                comment=step.values.get("comment", ""),
+                content_sha256=digest,
+                signature_id=signature.id or 0,
+            )
+            session.add(record)
+            audit.append(
+                session,
+                key=f"{key}/audit",
+                actor=step.signature.signer.username,
+                action="step.completed",
+                subject=f"{step.batch_id}/{step.step_id}",
+                detail={"result": step.result, "sha256": digest, **step.values},
+            )
+            session.flush()
+            assert record.id is not None
+            return StepRecorded(record.id, digest, signature.id or 0)
+
+    def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
+        key = f"{release.batch_id}/{release.update_id}"
+        with transaction(self.engine) as session:
+            existing = session.exec(select(Signature).where(Signature.key == key)).first()
+            if existing is not None:
+                assert existing.id is not None
+                return StepRecorded(0, existing.content_sha256, existing.id)
+            batch = self._batch(session, release.batch_id)
+            hashes = [r.content_sha256 for r in self._steps(session, release.batch_id)]
+            digest = sign_hash(release_content(release, hashes))
+            signature = self._add_signature(
+                session, key, release.batch_id, f"{release.batch_id}/release", release.signature,
+                digest,
+            )
+            batch.state = release.decision
+            if release.decision == RELEASED:
+                batch.released_at = _parse(release.signature.signed_at)
+            session.add(batch)
+            audit.append(
+                session,
+                key=f"{key}/audit",
+                actor=release.signature.signer.username,
+                action=f"batch.{release.decision}",
+                subject=release.batch_id,
+                detail={"reason": release.reason, "sha256": digest},
+            )
+            return StepRecorded(0, digest, signature.id or 0)
+
+    def attach_report(self, batch_id: str, path: str, sha256: str, pages: int) -> None:
+        with transaction(self.engine) as session:
+            batch = self._batch(session, batch_id)
+            if batch.report_sha256 == sha256:
+                return
+            batch.report_path, batch.report_sha256, batch.report_pages = path, sha256, pages
+            session.add(batch)
+            audit.append(
+                session,
+                key=f"{batch_id}/report/{sha256}",
+                actor="system",
+                action="report.signed",
+                subject=batch_id,
+                detail={"path": path, "sha256": sha256, "pages": str(pages)},
+            )
+
+    # --- reading the record --------------------------------------------------
+
+    def verify_step(self, record: StepRecord, signature: Signature) -> bool:
+        """Recompute the signed hash from what is stored now."""
+        step = StepRecordInput(
+            batch_id=record.batch_id,
+            step_id=record.step_id,
+            update_id="",
+            kind=record.kind,
+            title=record.title,
+            result=record.result,
+            values=json.loads(record.values_json),
+            signature=_intent(signature),
+            reading=WeightReading(**json.loads(record.reading_json))
+            if record.reading_json
+            else None,
+        )
+        digest = sign_hash(step_content(step))
+        return digest == record.content_sha256 == signature.content_sha256
+
+    def assemble_record(self, batch_id: str) -> dict[str, Any]:
+        """The machine-readable executed record, as embedded in the signed eBMR."""
+        with Session(self.engine) as session:
+            batch = self._batch(session, batch_id)
+            plan = json.loads(batch.plan_json)
+            plan_steps = {s["step_id"]: s for s in plan["steps"]}
+            signatures = {
+                s.id: s
+                for s in session.exec(select(Signature).where(Signature.batch_id == batch_id))
+            }
+            steps = []
+            for rec in self._steps(session, batch_id):
+                sig = signatures[rec.signature_id]
+                planned = plan_steps.get(rec.step_id, {})
+                reading = json.loads(rec.reading_json) if rec.reading_json else None
+                steps.append(
+                    {
+                        "step_id": rec.step_id,
+                        "kind": rec.kind,
+                        "title": rec.title,
+                        "instruction": planned.get("instruction", ""),
+                        "unit_procedure": planned.get("unit_procedure", ""),
+                        "operation": planned.get("operation", ""),
+                        "result": rec.result,
+                        "values": json.loads(rec.values_json),
+                        "unit": _step_unit(planned),
+                        "limits": _step_limits(planned),
+                        "device": _device(reading),
+                        "comment": rec.comment,
+                        "signature": _signature_dict(sig),
+                        "signature_verified": self.verify_step(rec, sig),
+                    }
+                )
+            release_sig = next(
+                (s for s in signatures.values() if s.subject == f"{batch_id}/release"), None
+            )
+            audit_rows = session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.subject).startswith(batch_id))
+                .order_by(col(AuditEvent.id))
+            )
+            return {
+                "format": RECORD_FORMAT,
+                "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "batch": {
+                    "batch_id": batch.batch_id,
+                    "state": batch.state,
+                    "product_code": batch.product_code,
+                    "product_name": batch.product_name,
+                    "recipe_id": batch.recipe_id,
+                    "recipe_version": batch.recipe_version,
+                    "recipe_sha256": batch.recipe_sha256,
+                    "batch_size": batch.batch_size,
+                    "batch_unit": batch.batch_unit,
+                    "created_at": _iso(batch.created_at),
+                    "created_by": batch.created_by,
+                    "completed_at": _iso(batch.completed_at),
+                    "released_at": _iso(batch.released_at),
+                    "equipment": json.loads(batch.equipment_json),
+                },
+                "steps": steps,
+                "release": {
+                    "decision": release_sig.meaning,
+                    "reason": "",
+                    "signature": _signature_dict(release_sig),
+                }
+                if release_sig
+                else None,
+                "audit": [
+                    {
+                        "at": _iso(a.at),
+                        "actor": a.actor,
+                        "action": a.action,
+                        "subject": a.subject,
+                        "detail": a.detail_json,
+                    }
+                    for a in audit_rows
+                ],
+            }
+
+    # --- helpers -------------------------------------------------------------
+
+    def _batch(self, session: Session, batch_id: str) -> Batch:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise RecordError(f"Batch {batch_id} is not in the record store.")
+        return batch
+
+    def _steps(self, session: Session, batch_id: str) -> list[StepRecord]:
+        query = select(StepRecord).where(StepRecord.batch_id == batch_id)
+        return list(session.exec(query.order_by(col(StepRecord.id))))
+
+    def _add_signature(
+        self,
+        session: Session,
+        key: str,
+        batch_id: str,
+        subject: str,
+        sig: SignatureIntent,
+        digest: str,
+    ) -> Signature:
+        signature = Signature(
+            key=key,
+            batch_id=batch_id,
+            subject=subject,
+            user_id=sig.signer.user_id,
+            username=sig.signer.username,
+            full_name=sig.signer.full_name,
+            meaning=sig.meaning,
+            signed_at=sig.signed_at,
+            content_sha256=digest,
+        )
+        session.add(signature)
+        session.flush()
+        return signature
+
+
+def _intent(sig: Signature) -> SignatureIntent:
+    return SignatureIntent(
+        signer=Signer(user_id=sig.user_id, username=sig.username, full_name=sig.full_name),
+        meaning=sig.meaning,
+        signed_at=sig.signed_at,
+    )
+
+
+def _signature_dict(sig: Signature) -> dict[str, Any]:
+    return {
+        "signature_id": sig.id,
+        "full_name": sig.full_name,
+        "username": sig.username,
+        "meaning": sig.meaning,
+        "signed_at": sig.signed_at,
+        "content_sha256": sig.content_sha256,
+    }
+
+
+def _device(reading: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not reading:
+        return None
+    return {
+        "equipment_id": reading["equipment_id"],
+        "serial": reading["device_serial"],
+        "raw_frames": reading["raw_frames"],
+        "read_at": reading["read_at"],
+    }
+
+
+def _step_unit(planned: dict[str, Any]) -> str | None:
+    if planned.get("material"):
+        return planned["material"]["unit"]
+    if planned.get("limits"):
+        return planned["limits"]["unit"]
+    return None
+
+
+def _step_limits(planned: dict[str, Any]) -> dict[str, str] | None:
+    material = planned.get("material")
+    if material:
+        return {"low": material["low"], "high": material["high"], "unit": material["unit"]}
+    return planned.get("limits")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat(timespec="seconds")
+
+
+__all__ = ["BatchConflict", "BatchRecordStore", "RecordError", "utcnow"]

@@ -1,0 +1,124 @@
+"""The record store's tables. Every business write has a unique key, so a retried
+activity or request finds its earlier write instead of making a second one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    full_name: str = Field(max_length=200)
+    password_hash: str
+    roles: str = Field(description="comma-separated role names")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def role_list(self) -> list[str]:
+        return [r for r in self.roles.split(",") if r]
+
+
+class RecipeVersion(SQLModel, table=True):
+    __tablename__ = "recipe_versions"
+    __table_args__ = (UniqueConstraint("recipe_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipe_id: str = Field(index=True, max_length=64)
+    version: str = Field(max_length=32)
+    name: str
+    product_code: str
+    sha256: str = Field(max_length=64)
+    source_text: str
+    status: str = Field(default="draft", description="draft | approved")
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str
+    approved_at: datetime | None = None
+    approved_by: str | None = None
+    approval_signature_id: int | None = None
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batches"
+
+    batch_id: str = Field(primary_key=True, max_length=64)
+    recipe_id: str
+    recipe_version: str
+    recipe_sha256: str
+    product_code: str
+    product_name: str
+    batch_size: str
+    batch_unit: str
+    equipment_json: str = "{}"
+    plan_json: str = Field(description="the compiled plan the workflow runs, for the record")
+    state: str = "created"
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str
+    completed_at: datetime | None = None
+    released_at: datetime | None = None
+    report_path: str | None = None
+    report_sha256: str | None = None
+    report_pages: int | None = None
+
+
+class Signature(SQLModel, table=True):
+    """An executed e-signature. Append-only; `key` is the action's idempotency key."""
+
+    __tablename__ = "signatures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    batch_id: str | None = Field(default=None, index=True)
+    subject: str = Field(description="what was signed, e.g. batch/step path or recipe@version")
+    user_id: int
+    username: str
+    full_name: str
+    meaning: str
+    signed_at: str = Field(description="ISO 8601 UTC as signed; hashed exactly as stored")
+    content_sha256: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class StepRecord(SQLModel, table=True):
+    """One completed phase: the values, the device evidence, and its signature."""
+
+    __tablename__ = "step_records"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    batch_id: str = Field(index=True)
+    step_id: str
+    kind: str
+    title: str
+    result: str
+    values_json: str
+    reading_json: str | None = None
+    comment: str = ""
+    content_sha256: str = Field(max_length=64)
+    signature_id: int
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """The audit trail: a hash chain, so a removed or edited entry breaks verification."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str
+    action: str
+    subject: str
+    detail_json: str = "{}"
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

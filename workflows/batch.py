@@ -1,0 +1,426 @@
+"""The batch: a durable interpreter of a compiled recipe plan.
+
+Deterministic by construction: no I/O, no wall clock, no randomness. Everything
+that touches the world (scales, PLCs, the record store, the PDF) is an activity
+with a deliberate timeout and retry policy. Operator actions arrive as Updates
+whose validators refuse a wrong action before it enters the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from recipes.plan import CHECK, INSTRUCTION, MIX, WEIGH, PlanStep
+    from workflows.messages import (
+        COMPLETE,
+        OPERATOR,
+        PERFORMED,
+        QA,
+        REJECTED,
+        REJECTED_MEANING,
+        RELEASED,
+        RELEASED_MEANING,
+        RUNNING,
+        BatchEvent,
+        BatchInput,
+        BatchResult,
+        BatchView,
+        CaptureWeightRequest,
+        CompleteStepRequest,
+        MixInput,
+        MixRun,
+        ReadWeightInput,
+        ReleaseOutcome,
+        ReleaseRecordInput,
+        ReleaseRequest,
+        ReportInput,
+        ReportRef,
+        Signer,
+        StateQuery,
+        StepOutcome,
+        StepRecorded,
+        StepRecordInput,
+        StepView,
+        WeightReading,
+    )
+
+# Record writes must land: retry until the store is back, within a bounded window.
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["RecordError", "BatchConflict"],
+)
+RECORD_TIMEOUTS = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(minutes=30),
+}
+# An operator is waiting at the scale: fail fast and let them try again.
+SCALE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_attempts=3,
+    non_retryable_error_types=["ScaleUnstable", "ScaleOverload", "ScaleUnderload", "WrongUnit"],
+)
+# A mix in progress outlives a worker crash: the retry resumes watching the PLC.
+MIX_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+REPORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
+
+
+@workflow.defn(name="Batch")
+class BatchWorkflow:
+    @workflow.init
+    def __init__(self, inp: BatchInput) -> None:
+        self.inp = inp
+        self.plan = inp.plan
+        self.state = RUNNING
+        self.index = 0
+        self.views = {
+            s.step_id: StepView(step_id=s.step_id, kind=s.kind, title=s.title, status="pending")
+            for s in self.plan.steps
+        }
+        self.performers: set[int] = set()
+        self.readings: dict[str, WeightReading] = {}
+        self.mix_runs: dict[str, MixRun] = {}
+        self.mixing = False
+        self.report: ReportRef | None = None
+        # One operator action at a time: a handler awaits activities, and a second
+        # update validated meanwhile must see the state the first one leaves.
+        self.lock = asyncio.Lock()
+
+    # --- the run -----------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: BatchInput) -> BatchResult:
+        await self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
+        for index, step in enumerate(self.plan.steps):
+            self.index = index
+            self.views[step.step_id].status = "active"
+            if step.kind == MIX:
+                await self._mix(step)
+            await workflow.wait_condition(lambda s=step: self.views[s.step_id].status == "done")
+        self.index = len(self.plan.steps)
+        self.state = COMPLETE
+        await self._event("batch.completed", "system", {})
+        await workflow.wait_condition(lambda: self.state in (RELEASED, REJECTED))
+        self.report = await workflow.execute_activity(
+            "publish_report",
+            ReportInput(batch_id=inp.batch_id),
+            result_type=ReportRef,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=REPORT_RETRY,
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return BatchResult(batch_id=inp.batch_id, state=self.state, report=self.report)
+
+    async def _mix(self, step: PlanStep) -> None:
+        self.mixing = True
+        duration = step.duration_s or 0
+        self.mix_runs[step.step_id] = await workflow.execute_activity(
+            "run_mix",
+            MixInput(
+                batch_id=self.inp.batch_id,
+                step_id=step.step_id,
+                equipment_id=self._equipment(step),
+                speed_rpm=step.speed_rpm or 0,
+                duration_s=duration,
+            ),
+            result_type=MixRun,
+            start_to_close_timeout=timedelta(seconds=duration + 300),
+            heartbeat_timeout=timedelta(seconds=15),
+            retry_policy=MIX_RETRY,
+        )
+        self.mixing = False
+
+    # --- operator actions ----------------------------------------------------
+
+    @workflow.update
+    async def capture_weight(self, req: CaptureWeightRequest) -> WeightReading:
+        async with self.lock:
+            self._check_current(req.step_id, WEIGH, req.requested_by, OPERATOR)
+            step = self._step(req.step_id)
+            assert step.material is not None
+            try:
+                reading = await workflow.execute_activity(
+                    "read_weight",
+                    ReadWeightInput(
+                        batch_id=self.inp.batch_id,
+                        step_id=step.step_id,
+                        equipment_id=self._equipment(step),
+                        unit=step.material.unit,
+                        low=step.material.low,
+                        high=step.material.high,
+                    ),
+                    result_type=WeightReading,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=SCALE_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError(_cause(err), non_retryable=True) from err
+            low, high = Decimal(step.material.low), Decimal(step.material.high)
+            reading = replace(reading, in_tolerance=low <= Decimal(reading.value) <= high)
+            self.readings[step.step_id] = reading
+            return reading
+
+    @capture_weight.validator
+    def _validate_capture(self, req: CaptureWeightRequest) -> None:
+        self._check_current(req.step_id, WEIGH, req.requested_by, OPERATOR)
+
+    @workflow.update
+    async def complete_step(self, req: CompleteStepRequest) -> StepOutcome:
+        async with self.lock:
+            step = self._validate_completion(req)
+            result, values = self._judge(step, req)
+            reading = self.readings.get(step.step_id) if step.kind == WEIGH else None
+            update = workflow.current_update_info()
+            recorded = await self._record_step(
+                StepRecordInput(
+                    batch_id=self.inp.batch_id,
+                    step_id=step.step_id,
+                    update_id=update.id if update else f"{step.step_id}/complete",
+                    kind=step.kind,
+                    title=step.title,
+                    result=result,
+                    values=values,
+                    signature=req.signature,
+                    reading=reading,
+                )
+            )
+            view = self.views[step.step_id]
+            view.status, view.result = "done", result
+            view.value, view.unit = values.get("value"), values.get("unit")
+            view.signed_by = req.signature.signer.full_name
+            view.signed_at = req.signature.signed_at
+            self.performers.add(req.signature.signer.user_id)
+            nxt = self.plan.steps[self.index + 1].step_id if self.index + 1 < len(
+                self.plan.steps
+            ) else None
+            return StepOutcome(
+                step_id=step.step_id,
+                result=result,
+                content_sha256=recorded.content_sha256,
+                signature_id=recorded.signature_id,
+                next_step_id=nxt,
+            )
+
+    @complete_step.validator
+    def _validate_complete(self, req: CompleteStepRequest) -> None:
+        self._validate_completion(req)
+
+    @workflow.update
+    async def release(self, req: ReleaseRequest) -> ReleaseOutcome:
+        async with self.lock:
+            decision = self._validate_release_request(req)
+            update = workflow.current_update_info()
+            recorded = await workflow.execute_activity(
+                "record_release",
+                ReleaseRecordInput(
+                    batch_id=self.inp.batch_id,
+                    update_id=update.id if update else "release",
+                    decision=decision,
+                    reason=req.reason,
+                    signature=req.signature,
+                ),
+                result_type=StepRecorded,
+                retry_policy=RECORD_RETRY,
+                **RECORD_TIMEOUTS,
+            )
+            self.state = decision
+            return ReleaseOutcome(
+                state=decision,
+                content_sha256=recorded.content_sha256,
+                signature_id=recorded.signature_id,
+            )
+
+    @release.validator
+    def _validate_release(self, req: ReleaseRequest) -> None:
+        self._validate_release_request(req)
+
+    @workflow.query
+    def view(self, _: StateQuery) -> BatchView:
+        current = self.plan.steps[self.index].step_id if self.index < len(self.plan.steps) else None
+        return BatchView(
+            batch_id=self.inp.batch_id,
+            state=self.state,
+            current_step_id=current,
+            steps=list(self.views.values()),
+            pending_reading=self.readings.get(current) if current else None,
+            mixing=self.mixing,
+            report=self.report,
+        )
+
+    # --- rules (shared by validators and handlers) ---------------------------
+
+    def _check_current(self, step_id: str, kind: str | None, signer: Signer, role: str) -> None:
+        if self.state != RUNNING:
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; steps can only be done while it "
+                "is running.",
+                type="WrongState",
+            )
+        if role not in signer.roles:
+            raise ApplicationError(
+                f"{signer.full_name} does not hold the {role} role for this action.",
+                type="NotPermitted",
+            )
+        step = self.plan.step(step_id)
+        current = self.plan.steps[self.index] if self.index < len(self.plan.steps) else None
+        if step is None:
+            raise ApplicationError(f"Step {step_id} is not part of this batch.", type="WrongStep")
+        if current is None or current.step_id != step_id:
+            if self.views[step_id].status == "done":
+                raise ApplicationError(f"Step {step_id} is already complete.", type="Duplicate")
+            raise ApplicationError(
+                f"Step {step_id} is not the current step; the current step is "
+                f"{current.step_id if current else 'none'}.",
+                type="WrongStep",
+            )
+        if kind is not None and step.kind != kind:
+            raise ApplicationError(f"Step {step_id} is a {step.kind} step.", type="WrongStep")
+
+    def _validate_completion(self, req: CompleteStepRequest) -> PlanStep:
+        self._check_current(req.step_id, None, req.signature.signer, OPERATOR)
+        if req.signature.meaning != PERFORMED:
+            raise ApplicationError("A step is signed with the meaning 'performed'.")
+        step = self._step(req.step_id)
+        if step.kind == WEIGH:
+            reading = self.readings.get(step.step_id)
+            if reading is None:
+                raise ApplicationError(
+                    "Weigh the material first: no scale reading for this step yet.",
+                    type="MissingReading",
+                )
+            if not reading.in_tolerance:
+                assert step.material is not None
+                raise ApplicationError(
+                    f"The weight {reading.value} {reading.unit} is outside "
+                    f"{step.material.low}-{step.material.high} {step.material.unit}: adjust the "
+                    "material on the scale and weigh again.",
+                    type="OutOfTolerance",
+                )
+        if step.kind == MIX and step.step_id not in self.mix_runs:
+            raise ApplicationError(
+                "The mixer is still running; sign when the mix has finished.", type="Mixing"
+            )
+        if step.kind == CHECK:
+            _decimal(req.entered_value, step.value_label or "the measured value")
+        return step
+
+    def _judge(self, step: PlanStep, req: CompleteStepRequest) -> tuple[str, dict[str, str]]:
+        values: dict[str, str] = {}
+        if req.comment:
+            values["comment"] = req.comment
+        result = "pass"
+        if step.kind == WEIGH:
+            reading = self.readings[step.step_id]
+            values.update(value=reading.value, unit=reading.unit)
+        elif step.kind == MIX:
+            run = self.mix_runs[step.step_id]
+            values.update(
+                value=str(run.run_time_s), unit="s", speed_rpm=str(run.speed_rpm),
+                setpoint_rpm=str(step.speed_rpm), setpoint_s=str(step.duration_s),
+            )
+            if run.run_time_s < (step.duration_s or 0):
+                result = "fail"
+        elif step.kind == CHECK:
+            assert step.limits is not None
+            value = _decimal(req.entered_value, step.value_label or "the measured value")
+            values.update(value=str(value), unit=step.limits.unit)
+            if not (Decimal(step.limits.low) <= value <= Decimal(step.limits.high)):
+                result = "fail"
+        elif step.kind == INSTRUCTION:
+            values.update(confirmed="yes")
+        return result, values
+
+    def _validate_release_request(self, req: ReleaseRequest) -> str:
+        signer = req.signature.signer
+        if self.state != COMPLETE:
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; only a complete batch can be "
+                "released or rejected.",
+                type="WrongState",
+            )
+        if QA not in signer.roles:
+            raise ApplicationError(
+                f"{signer.full_name} does not hold the QA role needed to release.",
+                type="NotPermitted",
+            )
+        if signer.user_id in self.performers:
+            raise ApplicationError(
+                f"{signer.full_name} performed steps of this batch and cannot also release it.",
+                type="NotPermitted",
+            )
+        meaning = req.signature.meaning
+        if meaning not in (RELEASED_MEANING, REJECTED_MEANING):
+            raise ApplicationError("A release is signed as 'released' or 'rejected'.")
+        if meaning == REJECTED_MEANING and not req.reason.strip():
+            raise ApplicationError("Give the reason for rejecting the batch.", type="Missing")
+        return RELEASED if meaning == RELEASED_MEANING else REJECTED
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _step(self, step_id: str) -> PlanStep:
+        step = self.plan.step(step_id)
+        assert step is not None
+        return step
+
+    def _equipment(self, step: PlanStep) -> str:
+        role = step.equipment_role or ""
+        if role not in self.inp.equipment:
+            raise ApplicationError(f"No equipment is bound to the role '{role}'.")
+        return self.inp.equipment[role]
+
+    async def _record_step(self, inp: StepRecordInput) -> StepRecorded:
+        return await workflow.execute_activity(
+            "record_step", inp, result_type=StepRecorded, retry_policy=RECORD_RETRY,
+            **RECORD_TIMEOUTS,
+        )
+
+    async def _event(self, action: str, actor: str, detail: dict[str, str]) -> None:
+        await workflow.execute_activity(
+            "record_event",
+            BatchEvent(
+                batch_id=self.inp.batch_id,
+                key=f"{self.inp.batch_id}/{action}",
+                action=action,
+                state=self.state,
+                actor=actor,
+                at=workflow.now().isoformat(),
+                detail=detail,
+            ),
+            retry_policy=RECORD_RETRY,
+            **RECORD_TIMEOUTS,
+        )
+
+
+def _decimal(text: str | None, label: str) -> Decimal:
+    try:
+        value = Decimal((text or "").strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ApplicationError(f"Enter {label} as a number, e.g. 1.25.", type="BadValue")
+    return value
+
+
+def _cause(err: ActivityError) -> str:
+    cause = err.cause
+    while cause is not None and getattr(cause, "cause", None) is not None:
+        cause = cause.cause
+    return str(cause or err)
