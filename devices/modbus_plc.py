@@ -23,10 +23,14 @@ __all__ = ["MIXER_TAGS", "MixerPlc", "MixerStatus", "PlcSettings", "Tag"]
 
 _EXCEPTION_HINTS = {
     1: ("illegal function", "the PLC does not support this request: check the PLC model"),
-    2: ("illegal data address", "the address is not mapped: check the tag map against the "
-        "PLC program"),
-    3: ("illegal data value", "the PLC rejected the value: check the setpoint against the "
-        "mixer's limits in the recipe"),
+    2: (
+        "illegal data address",
+        "the address is not mapped: check the tag map against the PLC program",
+    ),
+    3: (
+        "illegal data value",
+        "the PLC rejected the value: check the setpoint against the mixer's limits in the recipe",
+    ),
     4: ("device failure", "the PLC reported an internal fault: check its diagnostics"),
     6: ("device busy", "the PLC is busy: retry in a moment"),
     10: ("gateway path unavailable", "check the gateway and the device id in settings"),
@@ -117,8 +121,11 @@ class MixerPlc:
             "duration_setpoint_s": duration_s,
             "step_token": step_token,
         }
-        for name, value, low in (("speed_rpm", speed_rpm, 1), ("duration_s", duration_s, 1),
-                                 ("step_token", step_token, 0)):
+        for name, value, low in (
+            ("speed_rpm", speed_rpm, 1),
+            ("duration_s", duration_s, 1),
+            ("step_token", step_token, 0),
+        ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         for name, value in setpoints.items():
@@ -126,7 +133,9 @@ class MixerPlc:
 
         current = self.status()
         same = (current.setpoint_rpm, current.setpoint_s, current.step_token) == (
-            speed_rpm, duration_s, step_token
+            speed_rpm,
+            duration_s,
+            step_token,
         )
         if current.running and same:
             return current
@@ -141,8 +150,9 @@ class MixerPlc:
 
         for name, value in setpoints.items():
             tag = self._tags[name]
-            self._call(f"write {name}", self._client.write_registers, tag.address,
-                       tag.encode(value))
+            self._call(
+                f"write {name}", self._client.write_registers, tag.address, tag.encode(value)
+            )
         held = self._read_table("holding")
         for name, value in setpoints.items():
             if held[name] != value:
@@ -181,8 +191,9 @@ class MixerPlc:
             for tag in tags
         }
 
-    def _call(self, action: str, method: Callable[..., Any], *args: Any, **kwargs: Any
-              ) -> ModbusPDU:
+    def _call(
+        self, action: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> ModbusPDU:
         try:
             response = method(*args, device_id=self._settings.device_id, **kwargs)
         except ConnectionException as exc:
@@ -200,8 +211,7 @@ class MixerPlc:
             code = int(getattr(response, "exception_code", 0))
             name, hint = _EXCEPTION_HINTS.get(code, ("unknown exception", "check the PLC"))
             raise PlcError(
-                f"PLC {self._where} refused to {action} (Modbus exception {code}, {name}): "
-                f"{hint}",
+                f"PLC {self._where} refused to {action} (Modbus exception {code}, {name}): {hint}",
                 exception_code=code,
             )
         return response

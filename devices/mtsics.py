@@ -47,6 +47,23 @@ _GENERIC_ERRORS = {
     "EL": "cannot execute the command now (logical error)",
 }
 
+# What to tell the operator when a command hits the top (+) or bottom (-) of a range.
+_RANGE_HINTS = {
+    "weigh": (
+        "the load is above its capacity: remove material or use a larger scale",
+        "the load is below its range: check that the weighing pan is in place, then zero",
+    ),
+    "zero": (
+        "the load is above the zero-setting range: empty the pan, then zero",
+        "the load is below the zero-setting range: check that the pan is in place",
+    ),
+    "tare": (
+        "the load is above the taring range: use a lighter container",
+        "a load below zero cannot be tared: zero the empty scale first",
+    ),
+}
+_OTHER_RANGE_HINTS = ("the scale reports overload", "the scale reports underload")
+
 
 @dataclass(frozen=True)
 class ScaleSettings:
@@ -325,16 +342,11 @@ class MtSicsScale:
         """Turn a non-success status into the matching exception."""
         label = self._settings.label
         error: ScaleError
-        if frame.status == "+":
-            error = ScaleOverload(
-                f"Scale {label} cannot {action}: the load is above its range "
-                f"({frame.raw!r}): remove material or use a scale with a larger capacity"
-            )
-        elif frame.status == "-":
-            error = ScaleUnderload(
-                f"Scale {label} cannot {action}: the load is below its range "
-                f"({frame.raw!r}): check that the weighing pan is in place, then zero"
-            )
+        if frame.status in ("+", "-"):
+            over, under = _RANGE_HINTS.get(action, _OTHER_RANGE_HINTS)
+            exc_type = ScaleOverload if frame.status == "+" else ScaleUnderload
+            hint = over if frame.status == "+" else under
+            error = exc_type(f"Scale {label} cannot {action} ({frame.raw!r}): {hint}")
         elif frame.status == "I":
             error = ScaleUnstable(
                 f"Scale {label} could not {action}: it is busy or not stable "

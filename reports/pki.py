@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -188,10 +188,8 @@ def _name(common_name: str, organisation: str) -> x509.Name:
 
 
 def _generate(identity: SigningIdentity, organisation: str) -> None:
-    # ECDSA P-256: pyHanko signs and validates it fully offline, key generation is instant
-    # (RSA-3072 takes a second or more) and signatures stay small.
     now = dt.datetime.now(dt.UTC) - _BACKDATE
-    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_key = _new_key()
     root_name = _name(f"{organisation} demo root CA", organisation)
     root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
     root_cert = (
@@ -221,7 +219,7 @@ def _generate(identity: SigningIdentity, organisation: str) -> None:
         .sign(root_key, hashes.SHA256())
     )
 
-    signer_key = ec.generate_private_key(ec.SECP256R1())
+    signer_key = _new_key()
     signer_cert = (
         x509.CertificateBuilder()
         .subject_name(_name(f"{organisation} batch record signing", organisation))
@@ -278,6 +276,13 @@ def _generate(identity: SigningIdentity, organisation: str) -> None:
         root_cert.public_bytes(serialization.Encoding.PEM),
         mode=_SECRET_MODE,
     )
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    # RSA, not ECDSA: for an ECDSA P-256 signer pyHanko registers the ISO/TS 32002 extension
+    # and raises the catalog /Version to 2.0, which contradicts the file's PDF/A-3 (PDF 1.7)
+    # claim. RSA-3072 keeps the document at 1.7 and meets the 128-bit security level.
+    return rsa.generate_private_key(public_exponent=65537, key_size=3072)
 
 
 def _serial() -> int:

@@ -65,7 +65,7 @@ def load_register(settings: Settings) -> EquipmentRegister:
     scale_url = settings.scale_url or sim.get("scale_port")
     plc_host = settings.plc_host or sim.get("plc_host")
     plc_port = settings.plc_port if settings.plc_host else int(sim.get("plc_port", 502))
-    scales = {"SCALE-01": ScaleSettings(url=scale_url)} if scale_url else {}
+    scales = {"SCALE-01": ScaleSettings(url=scale_url, name="SCALE-01")} if scale_url else {}
     mixers = {"MIXER-01": PlcSettings(host=plc_host, port=plc_port)} if plc_host else {}
     return EquipmentRegister(scales=scales, mixers=mixers)
 

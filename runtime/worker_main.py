@@ -1,4 +1,8 @@
-"""`ebr worker`: connect to Temporal and run the batch worker until told to stop."""
+"""`ebr worker`: the composition root of the worker process.
+
+Settings in; adapters built once and injected into the activity classes; the
+worker runs until SIGINT/SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,39 @@ import signal
 
 from temporalio.client import Client
 
-from runtime.worker import build_worker, production_activities
+from activities.devices import DeviceActivities
+from activities.records import RecordActivities
+from activities.reports import ReportActivities
+from devices.modbus_plc import MixerPlc
+from devices.mtsics import MtSicsScale
+from reports.pki import ensure_signing_identity
+from runtime.equipment import load_register
+from runtime.worker import build_worker
 from settings.config import Settings
+from store.batch_record import BatchRecordStore
+from store.db import create_schema, make_engine
+from store.recipes import RecipeStore
 
 log = logging.getLogger("ebr.worker")
+
+
+def production_activities(settings: Settings) -> list[object]:
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    store = BatchRecordStore(engine)
+    register = load_register(settings)
+    identity = ensure_signing_identity(
+        settings.pki_dir, settings.secrets.signing_passphrase.encode(), settings.site_name
+    )
+    return [
+        RecordActivities(store),
+        DeviceActivities(
+            open_scale=lambda eq: MtSicsScale(register.scale(eq)),
+            open_mixer=lambda eq: MixerPlc(register.mixer(eq)),
+        ),
+        ReportActivities(store, RecipeStore(engine), settings.reports_dir, identity,
+                         settings.site_name),
+    ]
 
 
 async def _connect(settings: Settings, timeout_s: float = 60.0) -> Client:

@@ -1,0 +1,200 @@
+"""Validate a loaded recipe tree against `schema.json` and explain each error to an author.
+
+jsonschema's own messages ("'x' is not of type 'number'") name the rule, not the fix. Here
+every error becomes a finding `(path, message)` that points at the offending key itself and
+says what to write instead; the caller adds file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from recipes.errors import RecipePath
+
+Finding = tuple[RecipePath, str]
+
+_TYPE_NAMES = {
+    "object": "a mapping of keys to values",
+    "array": "a list",
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+@cache
+def recipe_schema() -> dict[str, Any]:
+    """The recipe JSON Schema (draft 2020-12) shipped as `recipes/schema.json`."""
+    text = resources.files("recipes").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = recipe_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def schema_findings(tree: Any) -> list[Finding]:
+    """Every schema violation in `tree`, explained."""
+    findings: list[Finding] = []
+    for error in _validator().iter_errors(tree):
+        findings.extend(_explain(error, tree))
+    return findings
+
+
+def _explain(error: ValidationError, tree: Any) -> Iterator[Finding]:
+    path: RecipePath = tuple(error.absolute_path)
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        for key in instance:
+            if key not in allowed:
+                yield (*path, key), _unknown_key(key, allowed)
+    elif kind == "required":
+        for key in value:
+            if isinstance(instance, Mapping) and key not in instance:
+                yield path, _missing_key(key, schema, instance)
+    elif kind == "not" and "propertyNames" in error.absolute_schema_path:
+        yield (*path, instance), _misplaced_key(instance, error, _at(tree, path))
+    elif kind == "dependentRequired":
+        for trigger, needed in value.items():
+            for key in needed:
+                if trigger in instance and key not in instance:
+                    yield path, f"'{trigger}' needs '{key}' next to it; add {key}: ..."
+    elif kind == "anyOf" and all(set(s) == {"required"} for s in value):
+        keys = [k for s in value for k in s["required"]]
+        yield path, "needs one of " + " or ".join(f"'{k}'" for k in keys)
+    else:
+        yield path, _simple_message(error, schema)
+
+
+def _simple_message(error: ValidationError, schema: Mapping[str, Any]) -> str:
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    if kind == "type":
+        return _type_message(value, instance)
+    if kind == "const" and error.absolute_path and error.absolute_path[-1] == "ebr_recipe":
+        return f"unknown recipe language version {instance!r}; this ebr reads 'ebr_recipe: 1'"
+    if kind == "const":
+        return f"must be {value!r}"
+    if kind == "enum":
+        return f"{instance!r} is not allowed here; use one of: {', '.join(map(str, value))}" + (
+            _did_you_mean(str(instance), [str(v) for v in value])
+        )
+    if kind == "pattern":
+        return f"'{instance}' is not written correctly; expected {_lower_first(schema)}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "maxLength":
+        return f"is {len(instance)} characters long; shorten it to at most {value}"
+    if kind == "minItems":
+        return f"the list is empty; add at least {value} entr{'y' if value == 1 else 'ies'}"
+    if kind in _BOUNDS:
+        return f"is {_number_text(instance)}; it must be {_BOUNDS[kind]} {_number_text(value)}"
+    return error.message
+
+
+_BOUNDS = {
+    "exclusiveMinimum": "greater than",
+    "minimum": "at least",
+    "exclusiveMaximum": "less than",
+    "maximum": "at most",
+}
+
+
+def _type_message(expected: str | list[str], instance: Any) -> str:
+    names = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+    message = f"expected {wanted}, got {_describe(instance)}"
+    if "number" in names and isinstance(instance, str):
+        try:
+            Decimal(instance.replace("_", "").strip())
+        except ArithmeticError:
+            return f"{message}; write a plain decimal number such as 1200 or 0.5"
+        return f"{message}; write the number plainly, without quotes, exponent or '_' (e.g. 0.5)"
+    if "string" in names and isinstance(instance, int | Decimal) and not isinstance(
+        instance, bool
+    ):
+        return f"{message}; put it in quotes, e.g. \"{instance}\" (or \"1.0.0\" for a version)"
+    if "boolean" in names and isinstance(instance, str):
+        return f"{message}; write true or false"
+    return message
+
+
+def _describe(instance: Any) -> str:
+    if isinstance(instance, bool):
+        return "true" if instance else "false"
+    if instance is None:
+        return "an empty value"
+    if isinstance(instance, int | Decimal):
+        return f"the number {instance}"
+    if isinstance(instance, str):
+        return f"the text '{instance}'"
+    if isinstance(instance, Mapping):
+        return "a mapping"
+    return "a list"
+
+
+def _number_text(value: Any) -> str:
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    return f"unknown key '{key}'{_did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}"
+
+
+def _missing_key(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    phase_type = instance.get("type")
+    if "properties" not in schema and isinstance(phase_type, str):
+        described = _phase_property_description(key)
+        return f"a {phase_type} phase needs '{key}': {described}"
+    described = _lower_first(schema.get("properties", {}).get(key, {}))
+    return f"missing required key '{key}'" + (f" ({described})" if described else "")
+
+
+def _misplaced_key(key: str, error: ValidationError, parent: Any) -> str:
+    schema_path = list(error.absolute_schema_path)
+    if "dependentSchemas" in schema_path:
+        other = schema_path[schema_path.index("dependentSchemas") + 1]
+        return f"'{key}' cannot be combined with '{other}'; keep one of them"
+    phase_type = parent.get("type") if isinstance(parent, Mapping) else None
+    if isinstance(phase_type, str):
+        return f"'{key}' does not apply to a {phase_type} phase; remove it"
+    return f"'{key}' is not allowed here; remove it"
+
+
+def _phase_property_description(key: str) -> str:
+    prop = recipe_schema()["$defs"]["phase"]["properties"].get(key, {})
+    text = _lower_first(prop)
+    head, sep, rest = text.partition(": ")
+    return rest if sep and head in ("weigh", "mix", "check", "instruction") else text
+
+
+def _lower_first(schema: Mapping[str, Any]) -> str:
+    text = str(schema.get("description", "")).rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _at(tree: Any, path: RecipePath) -> Any:
+    node = tree
+    for part in path:
+        node = node[part]
+    return node

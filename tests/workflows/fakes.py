@@ -1,0 +1,69 @@
+"""Unit-test stand-ins for instruments and the report step, passed through the same
+constructor arguments the composition root uses for the real ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from temporalio import activity
+
+from devices.errors import ScaleUnstable
+from devices.modbus_plc import MixerStatus
+from devices.mtsics import ScaleIdentity, ScaleReading
+from workflows.messages import ReportInput, ReportRef
+
+
+@dataclass
+class FakeScale:
+    grams: Decimal = Decimal("0.00")
+    unstable: bool = False
+
+    def identity(self) -> ScaleIdentity:
+        return ScaleIdentity(model="FAKE", serial_number="FAKE-001")
+
+    def stable_weight(self, settle_timeout_s: float = 10.0) -> ScaleReading:
+        if self.unstable:
+            raise ScaleUnstable("Scale FAKE did not settle: remove drafts and weigh again.")
+        frame = f"S S {self.grams:>10} g"
+        return ScaleReading(value=self.grams, unit="g", stable=True, raw_frames=(frame,))
+
+
+@dataclass
+class FakeMixer:
+    polls_to_finish: int = 2
+    starts: list[tuple[int, int]] = field(default_factory=list)
+    _polls: int = 0
+
+    def start(self, speed_rpm: int, duration_s: int) -> MixerStatus:
+        self.starts.append((speed_rpm, duration_s))
+        return self.status()
+
+    def status(self) -> MixerStatus:
+        self._polls += 1
+        done = self._polls > self.polls_to_finish
+        speed, duration = self.starts[-1] if self.starts else (0, 0)
+        return MixerStatus(
+            running=not done, complete=done, speed_rpm=speed,
+            elapsed_s=duration if done else 0, setpoint_rpm=speed, setpoint_s=duration,
+        )
+
+
+def opener(device):  # type: ignore[no-untyped-def]
+    @contextmanager
+    def _open(_equipment_id: str) -> Iterator[object]:
+        yield device
+
+    return _open
+
+
+class FakeReports:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    @activity.defn(name="publish_report")
+    def publish_report(self, inp: ReportInput) -> ReportRef:
+        self.published.append(inp.batch_id)
+        return ReportRef(path=f"/reports/{inp.batch_id}.pdf", sha256="0" * 64, pages=3)

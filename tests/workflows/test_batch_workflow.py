@@ -1,0 +1,269 @@
+"""The batch workflow on a real local Temporal server, with the real record store
+(SQLite) and fake instruments injected through the activities' constructors."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session, select
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.devices import DeviceActivities
+from activities.records import RecordActivities
+from recipes.plan import (
+    BatchPlan,
+    EquipmentRequirement,
+    Limits,
+    MaterialCharge,
+    PlanStep,
+)
+from runtime.worker import build_worker
+from store.audit import verify_chain
+from store.batch_record import BatchRecordStore
+from store.models import Signature, StepRecord
+from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+from workflows.batch import BatchWorkflow
+from workflows.messages import (
+    BatchInput,
+    CaptureWeightRequest,
+    CompleteStepRequest,
+    ReleaseRequest,
+    SignatureIntent,
+    Signer,
+    StateQuery,
+)
+
+OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator", roles=["operator"])
+OTHER_OPERATOR = Signer(user_id=8, username="op2", full_name="Otto Other", roles=["operator"])
+QA_USER = Signer(user_id=5, username="qa", full_name="Quinn Quality", roles=["qa"])
+QA_AND_OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator",
+                         roles=["operator", "qa"])
+
+PLAN = BatchPlan(
+    recipe_id="T-BLEND",
+    recipe_version="1.0.0",
+    recipe_sha256="a" * 64,
+    product_code="T-500",
+    product_name="Test blend",
+    batch_size="2",
+    batch_unit="kg",
+    equipment=[EquipmentRequirement("scale", "scale"), EquipmentRequirement("mixer", "mixer")],
+    steps=[
+        PlanStep("d/w/weigh-a", "weigh", "Weigh A", "Weigh A.", "d", "w", equipment_role="scale",
+                 material=MaterialCharge("RM-A", "A", "1200.00", "g", "1188.00", "1212.00")),
+        PlanStep("b/b/mix", "mix", "Mix", "Mix it.", "b", "b", equipment_role="mixer",
+                 duration_s=180, speed_rpm=25),
+        PlanStep("b/b/lod", "check", "LOD", "Measure LOD.", "b", "b",
+                 limits=Limits("0.0", "2.0", "percent"), value_label="Loss on drying"),
+        PlanStep("b/b/discharge", "instruction", "Discharge", "Discharge.", "b", "b"),
+    ],
+)
+
+
+def sign(signer: Signer, meaning: str = "performed") -> SignatureIntent:
+    return SignatureIntent(signer=signer, meaning=meaning, signed_at="2026-11-21T10:00:00+00:00")
+
+
+@dataclass
+class Rig:
+    env: WorkflowEnvironment
+    store: BatchRecordStore
+    scale: FakeScale
+    mixer: FakeMixer
+    reports: FakeReports
+    task_queue: str
+
+    async def start(self, batch_id: str | None = None) -> WorkflowHandle:
+        batch_id = batch_id or f"B-{uuid.uuid4().hex[:8]}"
+        self.store.create_batch(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
+        return await self.env.client.start_workflow(
+            BatchWorkflow.run,
+            BatchInput(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup"),
+            id=batch_id,
+            task_queue=self.task_queue,
+        )
+
+
+@pytest.fixture
+async def rig(temporal_env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    store = BatchRecordStore(engine)
+    scale, mixer, reports = FakeScale(), FakeMixer(), FakeReports()
+    activities = [
+        RecordActivities(store),
+        DeviceActivities(open_scale=opener(scale), open_mixer=opener(mixer)),
+        reports,
+    ]
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(temporal_env.client, queue, activities, executor):
+            yield Rig(temporal_env, store, scale, mixer, reports, queue)
+
+
+async def weigh_and_complete(handle: WorkflowHandle, rig: Rig, grams: str) -> None:
+    rig.scale.grams = Decimal(grams)
+    await handle.execute_update(BatchWorkflow.capture_weight,
+                                CaptureWeightRequest("d/w/weigh-a", OPERATOR))
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("d/w/weigh-a", sign(OPERATOR)))
+
+
+async def run_to_complete(handle: WorkflowHandle, rig: Rig, lod: str = "1.1") -> None:
+    await weigh_and_complete(handle, rig, "1201.50")
+    await complete_when_mixed(handle)
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("b/b/lod", sign(OPERATOR), entered_value=lod))
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
+
+
+async def complete_when_mixed(handle: WorkflowHandle) -> None:
+    for _ in range(100):
+        try:
+            await handle.execute_update(BatchWorkflow.complete_step,
+                                        CompleteStepRequest("b/b/mix", sign(OPERATOR)))
+            return
+        except WorkflowUpdateFailedError as err:
+            assert err.cause.type == "Mixing"  # type: ignore[union-attr]
+    raise AssertionError("mix never finished")
+
+
+async def refused(handle: WorkflowHandle, update, arg) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await handle.execute_update(update, arg)
+    return info.value.cause.type  # type: ignore[union-attr]
+
+
+class TestHappyPath:
+    async def test_batch_runs_from_plan_to_release_with_one_signed_record_per_step(self, rig):
+        handle = await rig.start()
+        await run_to_complete(handle, rig)
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        assert view.state == "complete" and view.current_step_id is None
+
+        outcome = await handle.execute_update(BatchWorkflow.release,
+                                              ReleaseRequest(sign(QA_USER, "released")))
+        result = await handle.result()
+
+        assert outcome.state == "released" and result.state == "released"
+        assert result.report is not None and rig.reports.published == [handle.id]
+        with Session(rig.store.engine) as session:
+            records = session.exec(select(StepRecord).where(StepRecord.batch_id == handle.id))
+            records = list(records)
+            signatures = list(session.exec(select(Signature)))
+            assert [r.step_id for r in records] == [s.step_id for s in PLAN.steps]
+            assert all(r.result == "pass" for r in records)
+            assert len(signatures) == len(PLAN.steps) + 1
+            by_id = {s.id: s for s in signatures}
+            assert all(rig.store.verify_step(r, by_id[r.signature_id]) for r in records)
+            assert verify_chain(session).ok
+        assert rig.mixer.starts == [(25, 180)]
+
+    async def test_weight_is_recorded_with_the_scale_frames(self, rig):
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1199.99")
+        record = rig.store.assemble_record(handle.id)
+        step = record["steps"][0]
+        assert step["values"]["value"] == "1199.99" and step["values"]["unit"] == "g"
+        assert step["device"]["raw_frames"] == ["S S    1199.99 g"]
+        assert step["device"]["serial"] == "FAKE-001"
+
+    async def test_check_outside_limits_is_recorded_as_fail_for_review(self, rig):
+        handle = await rig.start()
+        await run_to_complete(handle, rig, lod="2.5")
+        record = rig.store.assemble_record(handle.id)
+        lod = next(s for s in record["steps"] if s["step_id"] == "b/b/lod")
+        assert lod["result"] == "fail" and lod["values"]["value"] == "2.5"
+
+
+class TestOperatorActionsAreValidated:
+    async def test_wrong_step_is_refused_before_it_is_recorded(self, rig):
+        handle = await rig.start()
+        kind = await refused(handle, BatchWorkflow.complete_step,
+                             CompleteStepRequest("b/b/lod", sign(OPERATOR), entered_value="1"))
+        assert kind == "WrongStep"
+        assert rig.store.assemble_record(handle.id)["steps"] == []
+
+    async def test_weigh_step_needs_a_reading_first(self, rig):
+        handle = await rig.start()
+        kind = await refused(handle, BatchWorkflow.complete_step,
+                             CompleteStepRequest("d/w/weigh-a", sign(OPERATOR)))
+        assert kind == "MissingReading"
+
+    async def test_out_of_tolerance_weight_cannot_be_signed(self, rig):
+        handle = await rig.start()
+        rig.scale.grams = Decimal("1300.00")
+        reading = await handle.execute_update(BatchWorkflow.capture_weight,
+                                              CaptureWeightRequest("d/w/weigh-a", OPERATOR))
+        assert reading.in_tolerance is False
+        kind = await refused(handle, BatchWorkflow.complete_step,
+                             CompleteStepRequest("d/w/weigh-a", sign(OPERATOR)))
+        assert kind == "OutOfTolerance"
+
+    async def test_unstable_scale_fails_the_capture_with_the_scale_message(self, rig):
+        handle = await rig.start()
+        rig.scale.unstable = True
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(BatchWorkflow.capture_weight,
+                                        CaptureWeightRequest("d/w/weigh-a", OPERATOR))
+        assert "did not settle" in str(info.value.cause)
+
+    async def test_user_without_operator_role_is_refused(self, rig):
+        handle = await rig.start()
+        kind = await refused(handle, BatchWorkflow.capture_weight,
+                             CaptureWeightRequest("d/w/weigh-a", QA_USER))
+        assert kind == "NotPermitted"
+
+    async def test_non_number_check_value_is_refused(self, rig):
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1200.00")
+        await complete_when_mixed(handle)
+        for bad in ("abc", "NaN", "", "Infinity"):
+            kind = await refused(handle, BatchWorkflow.complete_step,
+                                 CompleteStepRequest("b/b/lod", sign(OPERATOR), entered_value=bad))
+            assert kind == "BadValue"
+
+    async def test_release_before_completion_is_refused(self, rig):
+        handle = await rig.start()
+        kind = await refused(handle, BatchWorkflow.release,
+                             ReleaseRequest(sign(QA_USER, "released")))
+        assert kind == "WrongState"
+
+    async def test_performer_cannot_release_their_own_batch(self, rig):
+        handle = await rig.start()
+        await run_to_complete(handle, rig)
+        kind = await refused(handle, BatchWorkflow.release,
+                             ReleaseRequest(sign(QA_AND_OPERATOR, "released")))
+        assert kind == "NotPermitted"
+
+    async def test_rejection_needs_a_reason(self, rig):
+        handle = await rig.start()
+        await run_to_complete(handle, rig)
+        kind = await refused(handle, BatchWorkflow.release,
+                             ReleaseRequest(sign(QA_USER, "rejected")))
+        assert kind == "Missing"
+
+
+class TestRetriesApplyOnce:
+    async def test_same_update_id_twice_records_one_step(self, rig):
+        handle = await rig.start()
+        rig.scale.grams = Decimal("1200.00")
+        await handle.execute_update(BatchWorkflow.capture_weight,
+                                    CaptureWeightRequest("d/w/weigh-a", OPERATOR))
+        req = CompleteStepRequest("d/w/weigh-a", sign(OPERATOR))
+        first = await handle.execute_update(BatchWorkflow.complete_step, req, id="req-1")
+        again = await handle.execute_update(BatchWorkflow.complete_step, req, id="req-1")
+        assert first == again
+        assert len(rig.store.assemble_record(handle.id)["steps"]) == 1
+
+    async def test_a_new_request_for_a_done_step_is_a_duplicate(self, rig):
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1200.00")
+        kind = await refused(handle, BatchWorkflow.complete_step,
+                             CompleteStepRequest("d/w/weigh-a", sign(OTHER_OPERATOR)))
+        assert kind == "Duplicate"
