@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +93,7 @@ class TestUnreachableScale:
 
         assert scale.identity().serial_number == "B123456789"
 
-    def test_missing_serial_device_cannot_be_opened(self, tmp_path) -> None:  # noqa: ANN001
+    def test_missing_serial_device_cannot_be_opened(self, tmp_path: Path) -> None:
         scale = MtSicsScale(ScaleSettings(str(tmp_path / "ttyUSB9"), name="SCALE-02"))
 
         with pytest.raises(DeviceConnectionError, match="SCALE-02: cannot open") as raised:

@@ -16,17 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.devices import DeviceActivities
 from activities.records import RecordActivities
-from recipes.plan import (
-    BatchPlan,
-    EquipmentRequirement,
-    Limits,
-    MaterialCharge,
-    PlanStep,
-)
 from runtime.worker import build_worker
 from store.audit import verify_chain
 from store.batch_record import BatchRecordStore
 from store.models import Signature, StepRecord
+from tests.sample_plan import PLAN
 from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
 from workflows.batch import BatchWorkflow
 from workflows.messages import (
@@ -45,25 +39,6 @@ QA_USER = Signer(user_id=5, username="qa", full_name="Quinn Quality", roles=["qa
 QA_AND_OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator",
                          roles=["operator", "qa"])
 
-PLAN = BatchPlan(
-    recipe_id="T-BLEND",
-    recipe_version="1.0.0",
-    recipe_sha256="a" * 64,
-    product_code="T-500",
-    product_name="Test blend",
-    batch_size="2",
-    batch_unit="kg",
-    equipment=[EquipmentRequirement("scale", "scale"), EquipmentRequirement("mixer", "mixer")],
-    steps=[
-        PlanStep("d/w/weigh-a", "weigh", "Weigh A", "Weigh A.", "d", "w", equipment_role="scale",
-                 material=MaterialCharge("RM-A", "A", "1200.00", "g", "1188.00", "1212.00")),
-        PlanStep("b/b/mix", "mix", "Mix", "Mix it.", "b", "b", equipment_role="mixer",
-                 duration_s=180, speed_rpm=25),
-        PlanStep("b/b/lod", "check", "LOD", "Measure LOD.", "b", "b",
-                 limits=Limits("0.0", "2.0", "percent"), value_label="Loss on drying"),
-        PlanStep("b/b/discharge", "instruction", "Discharge", "Discharge.", "b", "b"),
-    ],
-)
 
 
 def sign(signer: Signer, meaning: str = "performed") -> SignatureIntent:

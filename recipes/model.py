@@ -1,0 +1,347 @@
+"""The typed master recipe: frozen dataclasses mirroring the YAML (ISA-88 master recipe).
+
+Built by `build_recipe` from a tree that already passed the schema and the semantic
+checks, so construction here never has to explain errors. Quantities are `Decimal`
+exactly as written; dates are `datetime.date`; sequences are tuples.
+
+Extension points for later language versions: a new phase type is a new `Phase` subclass
+(plus a schema branch, a semantic check and a compile rule); parallel branches or loops
+would replace `Procedure.steps()` — the one place that defines execution order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from recipes.errors import RecipePath, format_path
+from recipes.yaml_safe import LineDict, LineList
+
+LANGUAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BatchSize:
+    """Orderable batch sizes; formula quantities are written for `nominal`."""
+
+    nominal: Decimal
+    min: Decimal
+    max: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class Header:
+    id: str
+    name: str
+    version: str
+    product: Product
+    batch_size: BatchSize
+    author: str
+    description: str = ""
+    effective: date | None = None
+    expiry: date | None = None
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Either `percent` of the target, or `absolute` in `unit` (not scaled with the batch)."""
+
+    percent: Decimal | None = None
+    absolute: Decimal | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class MaterialInput:
+    material: str
+    name: str
+    quantity: Decimal
+    unit: str
+    tolerance: Tolerance
+    scaled: bool = True
+
+
+@dataclass(frozen=True)
+class YieldRange:
+    min: Decimal
+    max: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
+class MaterialOutput:
+    material: str
+    name: str
+    expected_yield: YieldRange | None = None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    id: str
+    name: str
+    value: Decimal
+    unit: str
+    scaled: bool = False
+
+
+@dataclass(frozen=True)
+class Formula:
+    inputs: tuple[MaterialInput, ...]
+    outputs: tuple[MaterialOutput, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+
+    def input(self, material: str) -> MaterialInput:
+        return next(i for i in self.inputs if i.material == material)
+
+    def parameter(self, parameter_id: str) -> Parameter:
+        return next(p for p in self.parameters if p.id == parameter_id)
+
+
+@dataclass(frozen=True)
+class EquipmentRole:
+    role: str
+    equipment_class: str
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phase:
+    """Common to all phases; `type` is the YAML `type:` and the plan step kind."""
+
+    type: ClassVar[str]
+    id: str
+    name: str | None = None
+    instruction: str | None = None
+    equipment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeighPhase(Phase):
+    type: ClassVar[str] = "weigh"
+    material: str
+    equipment: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixPhase(Phase):
+    type: ClassVar[str] = "mix"
+    equipment: str
+    speed: str
+    duration: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    low: Decimal
+    high: Decimal
+    unit: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPhase(Phase):
+    type: ClassVar[str] = "check"
+    label: str
+    limits: Limits
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstructionPhase(Phase):
+    type: ClassVar[str] = "instruction"
+    instruction: str
+
+
+PHASE_TYPES: dict[str, type[Phase]] = {
+    cls.type: cls for cls in (WeighPhase, MixPhase, CheckPhase, InstructionPhase)
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: str
+    name: str
+    phases: tuple[Phase, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class UnitProcedure:
+    id: str
+    name: str
+    operations: tuple[Operation, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """A phase in execution order, with its place in the hierarchy."""
+
+    step_id: str
+    unit_procedure: UnitProcedure
+    operation: Operation
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class Procedure:
+    unit_procedures: tuple[UnitProcedure, ...]
+
+    def steps(self) -> Iterator[Step]:
+        """Phases in execution order (serial for language version 1)."""
+        for up in self.unit_procedures:
+            for op in up.operations:
+                for phase in op.phases:
+                    yield Step(f"{up.id}/{op.id}/{phase.id}", up, op, phase)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated master recipe and the exact text it was read from."""
+
+    header: Header
+    formula: Formula
+    equipment: tuple[EquipmentRole, ...]
+    procedure: Procedure
+    source: str
+    source_text: str
+    sha256: str
+    language: int = LANGUAGE_VERSION
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.header.id
+
+    @property
+    def version(self) -> str:
+        return self.header.version
+
+    def line_of(self, path: str) -> int | None:
+        """Line where `path` (e.g. `header.batch_size`) is written, if it is."""
+        return self.lines.get(path)
+
+
+# -- building from a validated tree --------------------------------------------------------
+
+
+def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -> Recipe:
+    """Typed `Recipe` from a tree that passed `schema_check` and `semantics`."""
+    formula = tree["formula"]
+    return Recipe(
+        header=_header(tree["header"]),
+        formula=Formula(
+            inputs=tuple(_input(i) for i in formula["inputs"]),
+            outputs=tuple(_output(o) for o in formula.get("outputs", ())),
+            parameters=tuple(_parameter(p) for p in formula.get("parameters", ())),
+        ),
+        equipment=tuple(
+            EquipmentRole(e["role"], e["class"], e.get("description", ""))
+            for e in tree["equipment"]
+        ),
+        procedure=Procedure(tuple(_unit_procedure(u) for u in tree["procedure"]["unit_procedures"])),
+        source=source,
+        source_text=text,
+        sha256=sha256,
+        language=tree["ebr_recipe"],
+        lines=MappingProxyType(_lines(tree)),
+    )
+
+
+def _decimal(value: int | Decimal) -> Decimal:
+    return Decimal(value)
+
+
+def _header(h: Mapping[str, Any]) -> Header:
+    size = h["batch_size"]
+    return Header(
+        id=h["id"],
+        name=h["name"],
+        version=h["version"],
+        product=Product(h["product"]["code"], h["product"]["name"]),
+        batch_size=BatchSize(
+            _decimal(size["nominal"]), _decimal(size["min"]), _decimal(size["max"]), size["unit"]
+        ),
+        author=h["author"],
+        description=h.get("description", ""),
+        effective=date.fromisoformat(h["effective"]) if "effective" in h else None,
+        expiry=date.fromisoformat(h["expiry"]) if "expiry" in h else None,
+    )
+
+
+def _input(i: Mapping[str, Any]) -> MaterialInput:
+    t = i["tolerance"]
+    tolerance = (
+        Tolerance(percent=_decimal(t["percent"]))
+        if "percent" in t
+        else Tolerance(absolute=_decimal(t["absolute"]), unit=t["unit"])
+    )
+    return MaterialInput(
+        material=i["material"],
+        name=i["name"],
+        quantity=_decimal(i["quantity"]),
+        unit=i["unit"],
+        tolerance=tolerance,
+        scaled=i.get("scaled", True),
+    )
+
+
+def _output(o: Mapping[str, Any]) -> MaterialOutput:
+    y = o.get("expected_yield")
+    expected = YieldRange(_decimal(y["min"]), _decimal(y["max"]), y["unit"]) if y else None
+    return MaterialOutput(o["material"], o["name"], expected)
+
+
+def _parameter(p: Mapping[str, Any]) -> Parameter:
+    return Parameter(p["id"], p["name"], _decimal(p["value"]), p["unit"], p.get("scaled", False))
+
+
+def _unit_procedure(u: Mapping[str, Any]) -> UnitProcedure:
+    return UnitProcedure(
+        id=u["id"],
+        name=u["name"],
+        operations=tuple(_operation(o) for o in u["operations"]),
+        description=u.get("description", ""),
+    )
+
+
+def _operation(o: Mapping[str, Any]) -> Operation:
+    return Operation(
+        id=o["id"],
+        name=o["name"],
+        phases=tuple(_phase(p) for p in o["phases"]),
+        description=o.get("description", ""),
+    )
+
+
+def _phase(p: Mapping[str, Any]) -> Phase:
+    fields: dict[str, Any] = {k: v for k, v in p.items() if k != "type"}
+    if "limits" in fields:
+        limits = fields["limits"]
+        fields["limits"] = Limits(_decimal(limits["low"]), _decimal(limits["high"]), limits["unit"])
+    return PHASE_TYPES[p["type"]](**fields)
+
+
+def _lines(tree: Any, path: RecipePath = ()) -> dict[str, int]:
+    """Line of every key and list item, by formatted path."""
+    lines: dict[str, int] = {}
+    if isinstance(tree, LineDict):
+        for key, value in tree.items():
+            child = (*path, key)
+            lines[format_path(child)] = tree.key_lines[key]
+            lines.update(_lines(value, child))
+    elif isinstance(tree, LineList):
+        for index, value in enumerate(tree):
+            child = (*path, index)
+            lines[format_path(child)] = tree.item_lines[index]
+            lines.update(_lines(value, child))
+    return lines

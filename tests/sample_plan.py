@@ -1,0 +1,25 @@
+"""A small compiled plan for tests that should not depend on the recipe compiler."""
+
+from __future__ import annotations
+
+from recipes.plan import BatchPlan, EquipmentRequirement, Limits, MaterialCharge, PlanStep
+
+PLAN = BatchPlan(
+    recipe_id="T-BLEND",
+    recipe_version="1.0.0",
+    recipe_sha256="a" * 64,
+    product_code="T-500",
+    product_name="Test blend",
+    batch_size="2",
+    batch_unit="kg",
+    equipment=[EquipmentRequirement("scale", "scale"), EquipmentRequirement("mixer", "mixer")],
+    steps=[
+        PlanStep("d/w/weigh-a", "weigh", "Weigh A", "Weigh A.", "d", "w", equipment_role="scale",
+                 material=MaterialCharge("RM-A", "A", "1200.00", "g", "1188.00", "1212.00")),
+        PlanStep("b/b/mix", "mix", "Mix", "Mix it.", "b", "b", equipment_role="mixer",
+                 duration_s=180, speed_rpm=25),
+        PlanStep("b/b/lod", "check", "LOD", "Measure LOD.", "b", "b",
+                 limits=Limits("0.0", "2.0", "percent"), value_label="Loss on drying"),
+        PlanStep("b/b/discharge", "instruction", "Discharge", "Discharge.", "b", "b"),
+    ],
+)
