@@ -53,7 +53,9 @@ class RecipeError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def single(cls, source: str, message: str, line: int | None = None, path: str = "") -> RecipeError:
+    def single(
+        cls, source: str, message: str, line: int | None = None, path: str = ""
+    ) -> RecipeError:
         return cls([Problem(source, line, path, message)])
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import MappingProxyType
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from recipes.errors import RecipePath, format_path
@@ -248,7 +248,9 @@ def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -
             EquipmentRole(e["role"], e["class"], e.get("description", ""))
             for e in tree["equipment"]
         ),
-        procedure=Procedure(tuple(_unit_procedure(u) for u in tree["procedure"]["unit_procedures"])),
+        procedure=Procedure(
+            tuple(_unit_procedure(u) for u in tree["procedure"]["unit_procedures"])
+        ),
         source=source,
         source_text=text,
         sha256=sha256,

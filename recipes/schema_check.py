@@ -125,10 +125,8 @@ def _type_message(expected: str | list[str], instance: Any) -> str:
         except ArithmeticError:
             return f"{message}; write a plain decimal number such as 1200 or 0.5"
         return f"{message}; write the number plainly, without quotes, exponent or '_' (e.g. 0.5)"
-    if "string" in names and isinstance(instance, int | Decimal) and not isinstance(
-        instance, bool
-    ):
-        return f"{message}; put it in quotes, e.g. \"{instance}\" (or \"1.0.0\" for a version)"
+    if "string" in names and isinstance(instance, int | Decimal) and not isinstance(instance, bool):
+        return f'{message}; put it in quotes, e.g. "{instance}" (or "1.0.0" for a version)'
     if "boolean" in names and isinstance(instance, str):
         return f"{message}; write true or false"
     return message

@@ -146,17 +146,24 @@ class _Checker:
         if low is not None and high is not None and low > high:
             self.add((*base, "min"), f"min {low} is greater than max {high}; swap them")
         elif nominal is not None and low is not None and nominal < low:
-            self.add((*base, "nominal"), f"nominal {nominal} is below min {low}; "
-                     "min <= nominal <= max must hold")
+            self.add(
+                (*base, "nominal"),
+                f"nominal {nominal} is below min {low}; min <= nominal <= max must hold",
+            )
         elif nominal is not None and high is not None and nominal > high:
-            self.add((*base, "nominal"), f"nominal {nominal} is above max {high}; "
-                     "min <= nominal <= max must hold")
+            self.add(
+                (*base, "nominal"),
+                f"nominal {nominal} is above max {high}; min <= nominal <= max must hold",
+            )
         self.unit(size, base)
         effective = self.date(header, "effective")
         expiry = self.date(header, "expiry")
         if effective and expiry and not effective < expiry:
-            self.add(("header", "expiry"), f"expiry {expiry} is not after effective "
-                     f"{effective}; a recipe expires after it becomes effective")
+            self.add(
+                ("header", "expiry"),
+                f"expiry {expiry} is not after effective "
+                f"{effective}; a recipe expires after it becomes effective",
+            )
 
     def date(self, header: Mapping[str, Any], key: str) -> date | None:
         text = _text(header, key)
@@ -185,11 +192,17 @@ class _Checker:
             return
         unit, tol_unit = str(item["unit"]), str(tolerance["unit"])
         if not units.compatible(unit, tol_unit):
-            self.add((*path, "tolerance", "unit"), f"'{tol_unit}' cannot be converted to the "
-                     f"input's unit '{unit}'; give the tolerance in {unit} or a unit like it")
+            self.add(
+                (*path, "tolerance", "unit"),
+                f"'{tol_unit}' cannot be converted to the "
+                f"input's unit '{unit}'; give the tolerance in {unit} or a unit like it",
+            )
         elif quantity is not None and units.convert(absolute, tol_unit, unit) >= quantity:
-            self.add((*path, "tolerance", "absolute"), f"{absolute} {tol_unit} is not smaller "
-                     f"than the quantity {quantity} {unit}; the lower limit would be zero")
+            self.add(
+                (*path, "tolerance", "absolute"),
+                f"{absolute} {tol_unit} is not smaller "
+                f"than the quantity {quantity} {unit}; the lower limit would be zero",
+            )
 
     def formula_outputs(self, formula: Mapping[str, Any]) -> None:
         base: RecipePath = ("formula", "outputs")
@@ -245,12 +258,18 @@ class _Checker:
             return
         if role not in self.roles:
             roles = sorted(self.roles)
-            self.add((*path, "equipment"), f"unknown equipment role '{role}'"
-                     f"{_did_you_mean(role, roles)}; the equipment section declares: "
-                     f"{_listing(roles)}")
+            self.add(
+                (*path, "equipment"),
+                f"unknown equipment role '{role}'"
+                f"{_did_you_mean(role, roles)}; the equipment section declares: "
+                f"{_listing(roles)}",
+            )
         elif needed is not None and self.roles[role] != needed:
-            self.add((*path, "equipment"), f"role '{role}' is of class '{self.roles[role]}'; a "
-                     f"{phase['type']} phase needs a role of class '{needed}'")
+            self.add(
+                (*path, "equipment"),
+                f"role '{role}' is of class '{self.roles[role]}'; a "
+                f"{phase['type']} phase needs a role of class '{needed}'",
+            )
 
     def weigh(self, phase: Mapping[str, Any], path: RecipePath, step: str) -> None:
         self.role(phase, path, SCALE_CLASS)
@@ -260,26 +279,33 @@ class _Checker:
         where = (*path, "material")
         if code not in self.inputs:
             codes = sorted(self.inputs)
-            self.add(where, f"unknown material '{code}'{_did_you_mean(code, codes)}; "
-                     f"formula.inputs lists: {_listing(codes)}")
+            self.add(
+                where,
+                f"unknown material '{code}'{_did_you_mean(code, codes)}; "
+                f"formula.inputs lists: {_listing(codes)}",
+            )
             return
         if code in self.weighed:
             first_step, first_path = self.weighed[code]
-            self.add(where, f"'{code}' is already weighed by step {first_step} "
-                     f"({self.line(first_path)}); each input is weighed exactly once")
+            self.add(
+                where,
+                f"'{code}' is already weighed by step {first_step} "
+                f"({self.line(first_path)}); each input is weighed exactly once",
+            )
             return
         self.weighed[code] = (step, where)
         unit = _text(self.inputs[code][1], "unit")
         if unit is not None and units.is_known(unit) and not units.has_dimension(unit, units.MASS):
-            self.add(where, f"input '{code}' is given in '{unit}', which is not a mass; a weigh "
-                     "phase needs the input's quantity in g, kg or mg")
+            self.add(
+                where,
+                f"input '{code}' is given in '{unit}', which is not a mass; a weigh "
+                "phase needs the input's quantity in g, kg or mg",
+            )
 
     def mix(self, phase: Mapping[str, Any], path: RecipePath, step: str) -> None:
         self.role(phase, path, MIXER_CLASS)
         self.parameter(phase, path, "speed", units.is_rotational_speed, "rpm")
-        self.parameter(
-            phase, path, "duration", lambda u: units.has_dimension(u, units.TIME), "s"
-        )
+        self.parameter(phase, path, "duration", lambda u: units.has_dimension(u, units.TIME), "s")
 
     def parameter(
         self,
@@ -295,8 +321,11 @@ class _Checker:
         where = (*path, key)
         if pid not in self.parameters:
             ids = sorted(self.parameters)
-            self.add(where, f"unknown parameter '{pid}'{_did_you_mean(pid, ids)}; "
-                     f"formula.parameters lists: {_listing(ids)}")
+            self.add(
+                where,
+                f"unknown parameter '{pid}'{_did_you_mean(pid, ids)}; "
+                f"formula.parameters lists: {_listing(ids)}",
+            )
             return
         param = self.parameters[pid]
         unit, value = _text(param, "unit"), _number(param, "value")
@@ -309,8 +338,11 @@ class _Checker:
             self.add(where, f"parameter '{pid}' is {value} {unit}; a mix {key} must be > 0")
         elif units.convert(value, unit, target) % 1 != 0:
             exact = units.convert(value, unit, target).normalize()
-            self.add(where, f"parameter '{pid}' = {value} {unit} is {exact:f} {target}; the "
-                     f"mixer takes whole {target}, so write a value that converts exactly")
+            self.add(
+                where,
+                f"parameter '{pid}' = {value} {unit} is {exact:f} {target}; the "
+                f"mixer takes whole {target}, so write a value that converts exactly",
+            )
 
     def check(self, phase: Mapping[str, Any], path: RecipePath, step: str) -> None:
         self.role(phase, path, None)

@@ -236,8 +236,12 @@ def _build_mapping(
         line = _line(key_node)
         if not isinstance(key_node, ScalarNode):
             problems.append(
-                Problem(source, line, format_path(path), "keys must be plain text, not a list "
-                        "or mapping")
+                Problem(
+                    source,
+                    line,
+                    format_path(path),
+                    "keys must be plain text, not a list or mapping",
+                )
             )
             continue
         key = key_node.value

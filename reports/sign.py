@@ -6,6 +6,11 @@ import io
 import logging
 
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -13,16 +18,19 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from reports.errors import SigningError, SigningIdentityError, require_worker_thread
-from reports.pki import SigningIdentity, load_root
+from reports.errors import SigningError, require_worker_thread
+from reports.pki import SignerMaterial, SigningIdentity, load_root, load_signer_material
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_FIELD = "ebr-release"
-# Room left for the CMS signature container beyond the certificates it carries (signed
-# attributes, the signature value, DER overhead). Sized for ECDSA and RSA up to 4096 bits.
+# Room for the CMS container beyond the certificates it carries: signed attributes, the
+# signature value (512 bytes for RSA-4096) and DER overhead, with a wide margin because a
+# too-small reservation fails the signing outright.
 _CMS_OVERHEAD = 8192
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 def sign_pdf(
@@ -38,8 +46,9 @@ def sign_pdf(
     is final, and any PDF viewer, not only ebr's verifier, flags later edits as breaking it.
     """
     require_worker_thread("sign_pdf")
-    signer = _load_signer(identity)
-    root = _load_root_asn1(identity)
+    material = load_signer_material(identity)
+    signer = _KeySigner(material)
+    root = _to_asn1(load_root(identity.root_cert))
     metadata = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -62,7 +71,7 @@ def sign_pdf(
         metadata, signer=signer, new_field_spec=fields.SigFieldSpec(SIGNATURE_FIELD)
     )
     try:
-        output = pdf_signer.sign_pdf(writer, bytes_reserved=_bytes_reserved(signer))
+        output = pdf_signer.sign_pdf(writer, bytes_reserved=_bytes_reserved(material))
     except PyHankoSigningError as exc:
         cause = exc.__cause__
         if isinstance(cause, (PathBuildingError, PathValidationError)):
@@ -77,34 +86,52 @@ def sign_pdf(
     return output.getvalue()
 
 
-def _load_signer(identity: SigningIdentity) -> signers.SimpleSigner:
-    try:
-        data = identity.signer_p12.read_bytes()
-    except OSError as exc:
-        raise SigningIdentityError(
-            f"cannot read the signing key {identity.signer_p12}: {exc.strerror or exc}"
-        ) from exc
-    try:
-        # Any PKCS#12 works here (demo PKI or a site's own); its extra certificates (the
-        # chain) are embedded in the signature so verifiers can build the path offline.
-        return signers.SimpleSigner.load_pkcs12_data(
-            data, other_certs=(), passphrase=identity.passphrase
+class _KeySigner(signers.Signer):
+    """pyHanko signer over an already-loaded private key.
+
+    pyHanko's SimpleSigner re-imports its key on every signature, and OpenSSL re-validates
+    an RSA key on import (~150 ms for RSA-3072); holding the key object avoids that.
+    """
+
+    def __init__(self, material: SignerMaterial) -> None:
+        super().__init__(
+            signing_cert=_to_asn1(material.cert),
+            cert_registry=SimpleCertificateStore.from_certs(
+                [_to_asn1(cert) for cert in material.chain]
+            ),
         )
-    except ValueError as exc:
-        raise SigningIdentityError(
-            f"cannot open {identity.signer_p12}: wrong passphrase or not a PKCS#12 file "
-            "with a key and certificate"
-        ) from exc
+        self._key = material.key
+        if isinstance(self._key, EllipticCurvePrivateKey):
+            # pyHanko marks ECDSA signatures with the ISO/TS 32002 extension and PDF 2.0,
+            # which contradicts the PDF/A-3 (PDF 1.7) claim of the rendered record.
+            log.warning(
+                "signing with an ECDSA key: the signed PDF will declare PDF 2.0 and no longer "
+                "be a consistent PDF/A-3 file; prefer an RSA signing certificate"
+            )
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        hash_type = _HASHES.get(digest_algorithm)
+        if hash_type is None:
+            raise SigningError(f"digest algorithm {digest_algorithm} is not supported")
+        if mechanism == "rsassa_pkcs1v15" and isinstance(self._key, RSAPrivateKey):
+            return self._key.sign(data, PKCS1v15(), hash_type())
+        if mechanism == "ecdsa" and isinstance(self._key, EllipticCurvePrivateKey):
+            return self._key.sign(data, ECDSA(hash_type()))
+        raise SigningError(
+            f"the signing key ({type(self._key).__name__}) cannot produce {mechanism} "
+            "signatures; use an RSA (PKCS#1 v1.5) or ECDSA key"
+        )
 
 
-def _load_root_asn1(identity: SigningIdentity) -> asn1_x509.Certificate:
-    root = load_root(identity.root_cert)
-    return asn1_x509.Certificate.load(root.public_bytes(Encoding.DER))
+def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
-def _bytes_reserved(signer: signers.SimpleSigner) -> int:
+def _bytes_reserved(material: SignerMaterial) -> int:
     # Sizing the container from the certificates it will carry avoids pyHanko's default
     # estimate, a full dummy signing pass that roughly doubles signing time.
-    certs = [signer.signing_cert, *signer.cert_registry]
-    size = sum(len(cert.dump()) for cert in certs) + _CMS_OVERHEAD
-    return -(-size // 1024) * 1024
+    size = sum(len(cert.public_bytes(Encoding.DER)) for cert in (material.cert, *material.chain))
+    return -(-(size + _CMS_OVERHEAD) // 1024) * 1024
