@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from functools import cache
@@ -85,7 +86,7 @@ def _explain(error: ValidationError, tree: Any) -> Iterator[Finding]:
 def _simple_message(error: ValidationError, schema: Mapping[str, Any]) -> str:
     kind, value, instance = error.validator, error.validator_value, error.instance
     if kind == "type":
-        return _type_message(value, instance)
+        return _type_message(value, instance, schema)
     if kind == "const" and error.absolute_path and error.absolute_path[-1] == "ebr_recipe":
         return f"unknown recipe language version {instance!r}; this ebr reads 'ebr_recipe: 1'"
     if kind == "const":
@@ -115,7 +116,7 @@ _BOUNDS = {
 }
 
 
-def _type_message(expected: str | list[str], instance: Any) -> str:
+def _type_message(expected: str | list[str], instance: Any, schema: Mapping[str, Any]) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     message = f"expected {wanted}, got {_describe(instance)}"
@@ -126,7 +127,10 @@ def _type_message(expected: str | list[str], instance: Any) -> str:
             return f"{message}; write a plain decimal number such as 1200 or 0.5"
         return f"{message}; write the number plainly, without quotes, exponent or '_' (e.g. 0.5)"
     if "string" in names and isinstance(instance, int | Decimal) and not isinstance(instance, bool):
-        return f'{message}; put it in quotes, e.g. "{instance}" (or "1.0.0" for a version)'
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and not re.search(pattern, str(instance)):
+            return f"{message}; expected {_lower_first(schema)}"
+        return f'{message}; put it in quotes: "{instance}"'
     if "boolean" in names and isinstance(instance, str):
         return f"{message}; write true or false"
     return message
@@ -158,7 +162,8 @@ def _missing_key(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any
     phase_type = instance.get("type")
     if "properties" not in schema and isinstance(phase_type, str):
         described = _phase_property_description(key)
-        return f"a {phase_type} phase needs '{key}': {described}"
+        article = "an" if phase_type[:1] in "aeiou" else "a"
+        return f"{article} {phase_type} phase needs '{key}': {described}"
     described = _lower_first(schema.get("properties", {}).get(key, {}))
     return f"missing required key '{key}'" + (f" ({described})" if described else "")
 
@@ -182,8 +187,12 @@ def _phase_property_description(key: str) -> str:
 
 
 def _lower_first(schema: Mapping[str, Any]) -> str:
-    text = str(schema.get("description", "")).rstrip(".")
+    """The first sentence of a schema description, to continue a message with."""
+    text = _SENTENCE_END.split(str(schema.get("description", "")), maxsplit=1)[0].rstrip(".")
     return text[:1].lower() + text[1:]
+
+
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

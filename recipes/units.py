@@ -14,6 +14,15 @@ import pint
 MASS = "[mass]"
 TIME = "[time]"
 
+# Metric prefixes are accepted only on these units: pint would otherwise read 'pct' as
+# picocarat or 'mmin' as milliminute without a word.
+PREFIXABLE = frozenset(
+    {
+        "gram", "liter", "meter", "second", "mole", "kelvin", "pascal", "bar", "newton",
+        "joule", "calorie", "watt", "hertz", "volt", "ampere", "ohm", "siemens", "radian",
+    }
+)  # fmt: skip
+
 
 @cache
 def registry() -> pint.UnitRegistry:
@@ -22,8 +31,9 @@ def registry() -> pint.UnitRegistry:
 
 def unit_problem(unit: str) -> str | None:
     """None when pint knows `unit`, else a message saying what is wrong and what to write."""
+    ureg = registry()
     try:
-        registry().parse_units(unit)
+        names = [name for name, _ in ureg.Quantity(Decimal(1), unit).unit_items()]
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError):
         return (
             f"unknown unit '{unit}'; write a unit pint knows, e.g. g, kg, mg, min, s, rpm, "
@@ -32,6 +42,13 @@ def unit_problem(unit: str) -> str | None:
     except Exception as exc:  # pint raises ValueError/AttributeError/... on odd expressions
         detail = f" ({exc})" if str(exc) else ""
         return f"'{unit}' is not a unit{detail}; write a plain unit such as kg, min or rpm"
+    for name in names:
+        prefix, base, _ = ureg.parse_unit_name(name)[0]
+        if prefix and base not in PREFIXABLE:
+            return (
+                f"'{unit}' would be read as {name} ({prefix} + {base}); write the unit you "
+                "mean in full, e.g. percent, min or rpm"
+            )
     return None
 
 

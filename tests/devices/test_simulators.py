@@ -1,0 +1,109 @@
+"""The simulated-devices process: publishes where the devices listen, cleans up on stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from devices.errors import DeviceConnectionError
+from devices.modbus_plc import MixerPlc, PlcSettings
+from devices.mtsics import MtSicsScale, ScaleSettings
+from devices.scale_sim import ScaleControl
+from devices.simulators import read_state, run_simulators
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Path, dict[str, object], threading.Thread]]:
+    state_file = tmp_path / "devices.json"
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_simulators, args=(state_file,), kwargs={"stop": stop}, daemon=True
+    )
+    thread.start()
+    state = read_state(state_file, wait_s=5.0)
+    yield state_file, state, thread
+    stop.set()
+    thread.join(timeout=5.0)
+
+
+class TestStateFile:
+    def test_publishes_every_address_and_the_pid(
+        self, running: tuple[Path, dict[str, object], threading.Thread]
+    ) -> None:
+        _, state, _ = running
+
+        assert set(state) == {
+            "scale_port", "scale_url", "scale_control", "plc_host", "plc_port",
+            "time_scale", "pid",
+        }
+        assert str(state["scale_port"]).startswith("/dev/pts/")
+        assert str(state["scale_url"]).startswith("socket://127.0.0.1:")
+        assert state["plc_host"] == "127.0.0.1"
+        assert state["pid"] == os.getpid()
+
+    def test_the_published_devices_answer(
+        self, running: tuple[Path, dict[str, object], threading.Thread]
+    ) -> None:
+        _, state, _ = running
+        ScaleControl(str(state["scale_control"])).set_weight("321.00")
+
+        for url in (str(state["scale_port"]), str(state["scale_url"])):
+            with MtSicsScale(ScaleSettings(url, timeout_s=0.5)) as scale:
+                assert scale.stable_weight().value == Decimal("321.00")
+        settings = PlcSettings(str(state["plc_host"]), int(str(state["plc_port"])))
+        with MixerPlc(settings) as plc:
+            assert plc.start(1000, 180).running is True
+
+    def test_stop_closes_the_devices_and_removes_the_state_file(
+        self, tmp_path: Path
+    ) -> None:
+        state_file = tmp_path / "devices.json"
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=run_simulators, args=(state_file,), kwargs={"stop": stop}, daemon=True
+        )
+        thread.start()
+        plc_port = int(str(read_state(state_file, wait_s=5.0)["plc_port"]))
+
+        stop.set()
+        thread.join(timeout=5.0)
+
+        assert not thread.is_alive()
+        assert not state_file.exists()
+        with pytest.raises(DeviceConnectionError):
+            MixerPlc(PlcSettings("127.0.0.1", plc_port, timeout_s=0.5)).status()
+
+    def test_waiting_for_a_state_file_that_never_comes_fails_clearly(
+        self, tmp_path: Path
+    ) -> None:
+        with pytest.raises(DeviceConnectionError, match="did not publish .* within 0.1 s"):
+            read_state(tmp_path / "missing.json", wait_s=0.1)
+
+
+class TestAsAProcess:
+    def test_sigterm_stops_it_and_removes_the_state_file(self, tmp_path: Path) -> None:
+        state_file = tmp_path / "devices.json"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devices.simulators", str(state_file)], cwd=REPO
+        )
+        try:
+            assert read_state(state_file, wait_s=10.0)["pid"] == process.pid
+
+            process.send_signal(signal.SIGTERM)
+
+            assert process.wait(timeout=5.0) == 0
+            assert not state_file.exists()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
