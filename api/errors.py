@@ -88,6 +88,8 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(
-            500, "internal_error", "ebr could not complete the request; check the batch state before retrying. "
-            "If it persists, tell your administrator the time of this error."
+            500,
+            "internal_error",
+            "ebr could not complete the request; check the batch state before retrying. "
+            "If it persists, tell your administrator the time of this error.",
         )

@@ -121,15 +121,8 @@ class MixerPlc:
             "duration_setpoint_s": duration_s,
             "step_token": step_token,
         }
-        for name, value, low in (
-            ("speed_rpm", speed_rpm, 1),
-            ("duration_s", duration_s, 1),
-            ("step_token", step_token, 0),
-        ):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         for name, value in setpoints.items():
-            self._tags[name].encode(value)  # ValueError before anything is written
+            self._check_setpoint(name, value, minimum=0 if name == "step_token" else 1)
 
         current = self.status()
         same = (current.setpoint_rpm, current.setpoint_s, current.step_token) == (
@@ -168,6 +161,19 @@ class MixerPlc:
         """Clear the run command; the PLC stops the mixer and keeps its counters."""
         self._write_coil("run_command", False)
         return self.status()
+
+    def _check_setpoint(self, name: str, value: object, *, minimum: int) -> None:
+        """ValueError for a value the tag cannot hold, before anything is written."""
+        tag = self._tags[name]
+        try:
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError
+            tag.encode(value)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be an integer >= {minimum} that fits the PLC's {tag.datatype} "
+                f"register, got {value!r}"
+            ) from None
 
     # -- Modbus ----------------------------------------------------------------------
 

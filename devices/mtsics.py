@@ -171,8 +171,8 @@ class MtSicsScale:
     def identity(self) -> ScaleIdentity:
         """Model (I2) and serial number (I4)."""
         with self._lock:
-            model_frame = self._final(self._ask("I2", ("I2",)), "I2")
-            serial_frame = self._final(self._ask("I4", ("I4",)), "I4")
+            model_frame = self._accepted(self._ask("I2", ("I2",)), "report its model")
+            serial_frame = self._accepted(self._ask("I4", ("I4",)), "report its serial number")
         model_fields = _QUOTED.findall(model_frame.body)
         serial_fields = _QUOTED.findall(serial_frame.body)
         if not model_fields or not serial_fields:
@@ -220,9 +220,7 @@ class MtSicsScale:
     def zero(self) -> None:
         """Set the zero point (Z). Zeroing also clears the tare on MT-SICS scales."""
         with self._lock:
-            frame = self._final(self._ask("Z", ("Z",)), "Z")
-        if frame.status != "A":
-            self._raise_for_status(frame, "zero")
+            self._accepted(self._ask("Z", ("Z",)), "zero")
 
     def tare(self) -> ScaleReading:
         """Tare the load on the pan (T); returns the tare weight the scale stored."""
@@ -236,9 +234,7 @@ class MtSicsScale:
     def clear_tare(self) -> None:
         """Clear the tare memory (TAC)."""
         with self._lock:
-            frame = self._final(self._ask("TAC", ("TAC",)), "TAC")
-        if frame.status != "A":
-            self._raise_for_status(frame, "clear the tare")
+            self._accepted(self._ask("TAC", ("TAC",)), "clear the tare")
 
     # -- protocol ------------------------------------------------------------------
 
@@ -322,10 +318,11 @@ class MtSicsScale:
         body = parts[2] if len(parts) > 2 else ""
         return _Frame(raw=line, ident=ident, status=status, body=body)
 
-    def _final(self, frames: list[_Frame], command: str) -> _Frame:
+    def _accepted(self, frames: list[_Frame], action: str) -> _Frame:
+        """The final frame if the scale executed the command (status A), else raise."""
         frame = frames[-1]
-        if frame.status not in ("A", "I", "L", "+", "-"):
-            raise self._unparsable(frame.raw, f"an answer to {command!r}")
+        if frame.status != "A":
+            self._raise_for_status(frame, action)
         return frame
 
     def _reading(self, frame: _Frame, *, stable: bool, raw_frames: list[str]) -> ScaleReading:

@@ -4,7 +4,8 @@ The recipe is interpreted here, outside the workflow: the workflow only receives
 
 Scaling and rounding rules (all Decimal, never float):
 
-* factor = ordered batch size / nominal batch size (exact Decimal division, 28 digits).
+* factor = ordered batch size / nominal batch size (Decimal division, 60 significant
+  digits).
 * Input quantities with `scaled: true` (the default) and parameters with `scaled: true`
   are multiplied by the factor; the others are used as written.
 * A weigh target is quantized to 0.01 of the input's unit, or finer when the quantity was
@@ -22,7 +23,7 @@ Scaling and rounding rules (all Decimal, never float):
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 
 from recipes import units
 from recipes.errors import Problem, RecipeError
@@ -50,6 +51,7 @@ from recipes.plan import (
 )
 
 MIN_QUANTUM_EXPONENT = -2  # targets are given to at least 0.01 of their unit
+DECIMAL_PRECISION = 60  # significant digits; recipe numbers have at most 30 characters
 
 
 def compile_plan(recipe: Recipe, batch_size: Decimal | None = None) -> BatchPlan:
@@ -59,8 +61,9 @@ def compile_plan(recipe: Recipe, batch_size: Decimal | None = None) -> BatchPlan
     weigh window would not be positive at that size.
     """
     size = _batch_size(recipe, batch_size)
-    context = _Context(recipe, size / recipe.header.batch_size.nominal)
-    steps = [context.step(step) for step in recipe.procedure.steps()]
+    with localcontext(prec=DECIMAL_PRECISION):
+        context = _Context(recipe, size / recipe.header.batch_size.nominal)
+        steps = [context.step(step) for step in recipe.procedure.steps()]
     if len({s.step_id for s in steps}) != len(steps):
         raise RecipeError.single(recipe.source, "step ids are not unique; validate the recipe")
     header = recipe.header

@@ -13,11 +13,12 @@ bombs when the data is walked, reads `yes`/`no`/`on`/`off` as booleans, `1:30` a
 * Duplicate keys are rejected, naming both lines; every duplicate in the file is reported.
 * Scalars follow a small, predictable set of rules (like YAML 1.2's core schema, minus
   floats): `true`/`false`, `null`/`~`/empty, integers `-?(0|[1-9][0-9]*)` become `int`,
-  decimals `-?(0|[1-9][0-9]*).[0-9]+` become `decimal.Decimal` built from the text as written
-  (so `1200.50` stays `Decimal("1200.50")`). Everything else is text: dates such as
-  `2026-01-01` stay ISO text (the schema checks them and the model turns them into
-  `datetime.date`), `1e3`, `.5`, `007` and `1_000` are text too, so a schema error asks for a
-  plain number instead of a wrong value slipping through. Keys are always text.
+  decimals `-?(0|[1-9][0-9]*).[0-9]+` become `decimal.Decimal` built from the text as
+  written (so `1200.50` stays `Decimal("1200.50")`); numbers are at most `MAX_NUMBER_CHARS`
+  long. Everything else is text: dates such as `2026-01-01` stay ISO text (the schema
+  checks them and the model turns them into `datetime.date`); `1e3`, `.5`, `007`, `1_000`,
+  `yes`, `on` and `1:30` are text too, so a schema error asks for a plain number or
+  true/false instead of a surprising value slipping through. Keys are always text.
 * Explicit tags other than the core ones (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`,
   `!!map`, `!!seq`) are rejected.
 * Mappings come back as `LineDict` and sequences as `LineList`, which remember the line of
@@ -39,6 +40,7 @@ from recipes.errors import PathPart, Problem, RecipeError, format_path
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 30
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -50,8 +52,8 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 _NULL_RE = re.compile(r"(?:~|null|Null|NULL|)\Z")
 _BOOL_RE = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
-_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
-_DECIMAL_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
+_INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
 
 
 class LineDict(dict[str, Any]):
@@ -133,8 +135,8 @@ class RecipeYamlLoader(yaml.SafeLoader):
 
 RecipeYamlLoader.add_implicit_resolver(_NULL_TAG, _NULL_RE, ["~", "n", "N", ""])
 RecipeYamlLoader.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
-RecipeYamlLoader.add_implicit_resolver(_INT_TAG, _INT_RE, list("-+0123456789"))
-RecipeYamlLoader.add_implicit_resolver(_FLOAT_TAG, _DECIMAL_RE, list("-+0123456789"))
+RecipeYamlLoader.add_implicit_resolver(_INT_TAG, _INT_RE, list("-0123456789"))
+RecipeYamlLoader.add_implicit_resolver(_FLOAT_TAG, _DECIMAL_RE, list("-0123456789"))
 
 
 def _key_text(node: Any) -> str:
@@ -284,6 +286,17 @@ def _build_scalar(
         return None
     if tag == _BOOL_TAG and _BOOL_RE.match(value):
         return value.lower() == "true"
+    if tag in (_INT_TAG, _FLOAT_TAG) and len(value) > MAX_NUMBER_CHARS:
+        problems.append(
+            Problem(
+                source,
+                _line(node),
+                format_path(path),
+                f"this number has {len(value)} characters; numbers in a recipe are limited to "
+                f"{MAX_NUMBER_CHARS}",
+            )
+        )
+        return value
     if tag == _INT_TAG and _INT_RE.match(value):
         return int(value)
     if tag == _FLOAT_TAG and (_DECIMAL_RE.match(value) or _INT_RE.match(value)):

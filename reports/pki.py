@@ -95,9 +95,7 @@ def ensure_signing_identity(
             _check_existing(identity)
             return identity
         if root_exists or signer_exists:
-            present, missing = (
-                (ROOT_FILE, SIGNER_FILE) if root_exists else (SIGNER_FILE, ROOT_FILE)
-            )
+            present, missing = (ROOT_FILE, SIGNER_FILE) if root_exists else (SIGNER_FILE, ROOT_FILE)
             raise SigningIdentityError(
                 f"{pki_dir} holds {present} but not {missing}; restore {missing} from backup, "
                 f"or move {pki_dir} aside to create a new identity (PDFs signed with the old "

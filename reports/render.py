@@ -19,17 +19,14 @@ from typing import Any
 import jinja2
 import pydyf
 from markupsafe import Markup
-from weasyprint import CSS, HTML, Attachment
+from weasyprint import HTML, Attachment
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from reports.contract import RECIPE_ATTACHMENT, RECORD_ATTACHMENT, RECORD_FORMAT
 from reports.errors import RenderError
 from reports.publish import sha256_hex
 
 log = logging.getLogger(__name__)
-
-RECORD_FORMAT = "ebr.batch-record/1"
-RECORD_ATTACHMENT = "record.json"
-RECIPE_ATTACHMENT = "recipe.yaml"
 
 # The only URLs a document may load: our own packaged assets, under a scheme that no
 # network or file system handler understands.
@@ -173,8 +170,8 @@ class PackageAssetFetcher(URLFetcher):
 
 def _html(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> str:
     try:
-        return _environment().get_template(_TEMPLATE).render(
-            _view(record, record_json, recipe_yaml)
+        return (
+            _environment().get_template(_TEMPLATE).render(_view(record, record_json, recipe_yaml))
         )
     except jinja2.TemplateError as exc:
         raise RenderError(f"the batch record template failed: {exc}") from exc
@@ -268,14 +265,34 @@ def _format_time(value: object) -> str | Markup:
 
 _TOP_KEYS = ("format", "generated_at", "batch", "steps", "release", "audit")
 _BATCH_KEYS = (
-    "batch_id", "state", "product_code", "product_name", "recipe_id", "recipe_version",
-    "recipe_sha256", "batch_size", "batch_unit", "created_at", "created_by",
+    "batch_id",
+    "state",
+    "product_code",
+    "product_name",
+    "recipe_id",
+    "recipe_version",
+    "recipe_sha256",
+    "batch_size",
+    "batch_unit",
+    "created_at",
+    "created_by",
 )
 _STEP_KEYS = (
-    "step_id", "kind", "title", "instruction", "unit_procedure", "operation", "result",
+    "step_id",
+    "kind",
+    "title",
+    "instruction",
+    "unit_procedure",
+    "operation",
+    "result",
 )
 _SIGNATURE_KEYS = (
-    "signature_id", "full_name", "username", "meaning", "signed_at", "content_sha256",
+    "signature_id",
+    "full_name",
+    "username",
+    "meaning",
+    "signed_at",
+    "content_sha256",
 )
 _AUDIT_KEYS = ("at", "actor", "action", "subject", "detail")
 
@@ -325,7 +342,8 @@ def _check_record(record: object) -> None:
             if device is not None:
                 if isinstance(device, Mapping):
                     problems += _missing(
-                        device, ("equipment_id", "serial", "raw_frames", "read_at"),
+                        device,
+                        ("equipment_id", "serial", "raw_frames", "read_at"),
                         f"{where}.device",
                     )
                     if not isinstance(device.get("raw_frames", []), list):

@@ -20,12 +20,12 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from reports.contract import SIGNATURE_FIELD
 from reports.errors import SigningError, require_worker_thread
 from reports.pki import SignerMaterial, SigningIdentity, load_root, load_signer_material
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_FIELD = "ebr-release"
 # Room for the CMS container beyond the certificates it carries: signed attributes, the
 # signature value (512 bytes for RSA-4096) and DER overhead, with a wide margin because a
 # too-small reservation fails the signing outright.

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pint
-from reports.verify import verify_pdf
 
 from devices.scale_sim import ScaleControl
+from reports.verify import verify_pdf
 from runtime.seed import demo_user
 from runtime.stack import api_healthy, start_stack
 from settings.config import Settings

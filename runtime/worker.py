@@ -12,6 +12,8 @@ from temporalio.worker import Worker
 from workflows.batch import BatchWorkflow
 
 WORKFLOWS = [BatchWorkflow]
+# Sync activities each hold a thread while they wait on a device or the database.
+ACTIVITY_THREADS = 32
 
 
 def activity_methods(instances: Sequence[object]) -> list[object]:
@@ -37,7 +39,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activity_methods(activities),
         activity_executor=executor,
-        max_concurrent_activities=32,
+        max_concurrent_activities=ACTIVITY_THREADS,
         # A crashed worker's sticky queue would hold the batch ~10 s by default.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

@@ -20,7 +20,7 @@ from devices.modbus_plc import MixerPlc
 from devices.mtsics import MtSicsScale
 from reports.pki import ensure_signing_identity
 from runtime.equipment import load_register
-from runtime.worker import build_worker
+from runtime.worker import ACTIVITY_THREADS, build_worker
 from settings.config import Settings
 from store.batch_record import BatchRecordStore
 from store.db import create_schema, make_engine
@@ -68,7 +68,7 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings.task_queue, activities, executor)
         async with worker:
             log.warning("worker polling %s on %s", settings.task_queue, settings.temporal_target)

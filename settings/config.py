@@ -81,7 +81,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def secrets(self) -> Secrets:
-        return load_or_create_secrets(self.var_dir / "secrets.json", production=self.env == "production")
+        production = self.env == "production"
+        return load_or_create_secrets(self.var_dir / "secrets.json", production=production)
 
 
 def get_settings() -> Settings:

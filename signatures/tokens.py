@@ -52,4 +52,6 @@ def read_token(secret: str, token: str) -> TokenClaims:
         )
     except JWTError as exc:
         raise TokenError(f"Session token rejected ({exc}): log in again.") from exc
-    return TokenClaims(subject=str(claims["sub"]), issued_at=claims["iat"], expires_at=claims["exp"])
+    return TokenClaims(
+        subject=str(claims["sub"]), issued_at=claims["iat"], expires_at=claims["exp"]
+    )

@@ -77,7 +77,9 @@ class TestRefusedRequests:
     def test_setpoints_out_of_range_are_rejected_before_anything_is_written(
         self, plc: MixerPlc, speed: int, duration: int
     ) -> None:
-        with pytest.raises(ValueError, match="speed|duration"):
+        with pytest.raises(
+            ValueError, match=r"(speed|duration)_setpoint_\w+ must be an integer >= 1"
+        ):
             plc.start(speed, duration)
 
         assert plc.status().setpoint_rpm == 0
@@ -92,9 +94,7 @@ class TestUnreachablePlc:
 
         assert isinstance(e.value, DeviceConnectionError)
 
-    def test_a_silent_plc_times_out_with_an_actionable_message(
-        self, silent_plc_port: int
-    ) -> None:
+    def test_a_silent_plc_times_out_with_an_actionable_message(self, silent_plc_port: int) -> None:
         plc = MixerPlc(PlcSettings("127.0.0.1", silent_plc_port, timeout_s=0.3))
         started = time.monotonic()
 

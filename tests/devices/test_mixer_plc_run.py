@@ -11,9 +11,7 @@ from devices.modbus_plc import MixerPlc, MixerStatus
 
 
 class TestStart:
-    def test_start_writes_the_setpoints_and_runs_at_the_setpoint_speed(
-        self, plc: MixerPlc
-    ) -> None:
+    def test_start_writes_the_setpoints_and_runs_at_the_setpoint_speed(self, plc: MixerPlc) -> None:
         status = plc.start(1200, 180)
 
         assert status.running is True

@@ -77,7 +77,7 @@ class TestUnreachableScale:
         scale_sim.set_fault("silent")
         started = time.monotonic()
 
-        with pytest.raises(ScaleTimeout, match="SCALE-01 did not answer 'SI' within 0.5 s"):
+        with pytest.raises(ScaleTimeout, match=r"SCALE-01 did not answer 'SI' within 0\.5 s"):
             scale.immediate_weight()
 
         assert time.monotonic() - started < 1.5

@@ -111,8 +111,7 @@ class TestImmediateWeight:
         sim = ScaleSimulator(echo_si=True)
         try:
             sim.set_weight("42.00")
-            url = f"socket://127.0.0.1:{sim.serve_tcp()}"
-            with MtSicsScale(ScaleSettings(url, timeout_s=0.5)) as scale:
+            with MtSicsScale(ScaleSettings(sim.serve_pty(), timeout_s=0.5)) as scale:
                 reading = scale.immediate_weight()
         finally:
             sim.close()

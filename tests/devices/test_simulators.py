@@ -43,8 +43,13 @@ class TestStateFile:
         _, state, _ = running
 
         assert set(state) == {
-            "scale_port", "scale_url", "scale_control", "plc_host", "plc_port",
-            "time_scale", "pid",
+            "scale_port",
+            "scale_url",
+            "scale_control",
+            "plc_host",
+            "plc_port",
+            "time_scale",
+            "pid",
         }
         assert str(state["scale_port"]).startswith("/dev/pts/")
         assert str(state["scale_url"]).startswith("socket://127.0.0.1:")
@@ -64,9 +69,7 @@ class TestStateFile:
         with MixerPlc(settings) as plc:
             assert plc.start(1000, 180).running is True
 
-    def test_stop_closes_the_devices_and_removes_the_state_file(
-        self, tmp_path: Path
-    ) -> None:
+    def test_stop_closes_the_devices_and_removes_the_state_file(self, tmp_path: Path) -> None:
         state_file = tmp_path / "devices.json"
         stop = threading.Event()
         thread = threading.Thread(
@@ -83,10 +86,8 @@ class TestStateFile:
         with pytest.raises(DeviceConnectionError):
             MixerPlc(PlcSettings("127.0.0.1", plc_port, timeout_s=0.5)).status()
 
-    def test_waiting_for_a_state_file_that_never_comes_fails_clearly(
-        self, tmp_path: Path
-    ) -> None:
-        with pytest.raises(DeviceConnectionError, match="did not publish .* within 0.1 s"):
+    def test_waiting_for_a_state_file_that_never_comes_fails_clearly(self, tmp_path: Path) -> None:
+        with pytest.raises(DeviceConnectionError, match=r"did not publish .* within 0\.1 s"):
             read_state(tmp_path / "missing.json", wait_s=0.1)
 
 

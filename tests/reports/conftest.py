@@ -69,12 +69,24 @@ def _weigh(
 def make_record() -> dict[str, Any]:
     steps = [
         _weigh(
-            "dispensing/weigh/weigh-ascorbic-acid", "Ascorbic acid", "1200.00",
-            "1188.00", "1212.00", "pass", "2026-11-21T22:31:02+00:00", 3,
+            "dispensing/weigh/weigh-ascorbic-acid",
+            "Ascorbic acid",
+            "1200.00",
+            "1188.00",
+            "1212.00",
+            "pass",
+            "2026-11-21T22:31:02+00:00",
+            3,
         ),
         _weigh(
-            "dispensing/weigh/weigh-microcrystalline-cellulose", "Microcrystalline cellulose",
-            "781.20", "792.00", "808.00", "fail", "2026-11-21T22:33:40+00:00", 4,
+            "dispensing/weigh/weigh-microcrystalline-cellulose",
+            "Microcrystalline cellulose",
+            "781.20",
+            "792.00",
+            "808.00",
+            "fail",
+            "2026-11-21T22:33:40+00:00",
+            4,
         ),
         {
             "step_id": "blending/mix/mix-blend",

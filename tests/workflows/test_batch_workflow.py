@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.devices import DeviceActivities
 from activities.records import RecordActivities
-from runtime.worker import build_worker
+from runtime.worker import ACTIVITY_THREADS, build_worker
 from store.audit import verify_chain
 from store.batch_record import BatchRecordStore
 from store.models import Signature, StepRecord
@@ -75,7 +75,7 @@ async def rig(temporal_env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]: 
         reports,
     ]
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(temporal_env.client, queue, activities, executor):
             yield Rig(temporal_env, store, scale, mixer, reports, queue)
 

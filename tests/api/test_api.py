@@ -1,0 +1,221 @@
+"""The HTTP API against a real local Temporal server and worker (fake instruments).
+
+Every refusal has one error format with a message a person can act on, and a
+refused or retried request records nothing twice.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from activities.devices import DeviceActivities
+from activities.records import RecordActivities
+from api.app import build_services, create_app
+from devices.modbus_plc import PlcSettings
+from devices.mtsics import ScaleSettings
+from runtime.equipment import EquipmentRegister
+from runtime.seed import EXAMPLES, demo_user, seed_demo
+from runtime.worker import ACTIVITY_THREADS, build_worker
+from settings.config import Settings
+from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+
+RECIPE = ("VC-BLEND", "1.0.0")
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, scale: FakeScale) -> None:
+        self.http, self.scale = http, scale
+
+    async def login(self, role: str) -> dict[str, str]:
+        user = demo_user(role)
+        r = await self.http.post("/api/v1/auth/login",
+                                 json={"username": user.username, "password": user.password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def approve_example(self) -> None:
+        r = await self.http.post(
+            f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
+            json={"password": demo_user("approver").password},
+            headers=await self.login("approver"),
+        )
+        assert r.status_code == 200, r.text
+
+    async def start_batch(self, batch_id: str) -> dict:
+        r = await self.http.post(
+            "/api/v1/batches",
+            json={"batch_id": batch_id, "recipe_id": RECIPE[0], "version": RECIPE[1]},
+            headers=await self.login("supervisor"),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+@pytest.fixture
+async def api(temporal_env, tmp_path: Path) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+    queue = f"api-{uuid.uuid4().hex[:8]}"
+    settings = Settings(var_dir=tmp_path, env="test", task_queue=queue, _env_file=None)
+    svc = build_services(settings)
+    svc.register = EquipmentRegister(
+        scales={"SCALE-01": ScaleSettings(url="unused")},
+        mixers={"MIXER-01": PlcSettings(host="unused")},
+    )
+    svc._client = temporal_env.client
+    seed_demo(svc.engine)
+    scale = FakeScale()
+    activities = [
+        RecordActivities(svc.records),
+        DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
+        FakeReports(),
+    ]
+    app = create_app(settings, svc)
+    transport = httpx.ASGITransport(app=app)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with (
+            build_worker(temporal_env.client, queue, activities, executor),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+        ):
+            yield Api(http, scale)
+
+
+def error(r: httpx.Response) -> dict[str, str]:
+    body = r.json()
+    assert set(body) == {"error"}, body
+    return body["error"]
+
+
+class TestAuthentication:
+    async def test_wrong_password_is_401_with_a_plain_message(self, api):
+        r = await api.http.post("/api/v1/auth/login",
+                                json={"username": "operator", "password": "nope"})
+        assert r.status_code == 401
+        assert error(r)["message"] == "User id or password is wrong."
+
+    async def test_no_token_is_401(self, api):
+        r = await api.http.get("/api/v1/batches")
+        assert r.status_code == 401 and "Log in" in error(r)["message"]
+
+    async def test_unknown_field_is_refused_naming_it(self, api):
+        r = await api.http.post("/api/v1/auth/login",
+                                json={"username": "qa", "password": "x", "pasword": "y"})
+        assert r.status_code == 422 and "pasword" in error(r)["message"]
+
+
+class TestRecipes:
+    async def test_invalid_recipe_upload_points_at_the_problem(self, api):
+        r = await api.http.post("/api/v1/recipes", json={"yaml": "ebr_recipe: 1\nheader: 3\n"},
+                                headers=await api.login("author"))
+        assert r.status_code == 422
+        assert error(r)["code"] == "invalid_recipe" and "header" in error(r)["message"]
+
+    async def test_uploading_the_same_version_again_is_a_no_op(self, api):
+        text = (EXAMPLES / "vitamin-c-blend.yaml").read_text()
+        r = await api.http.post("/api/v1/recipes", json={"yaml": text},
+                                headers=await api.login("author"))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "draft"
+
+    async def test_draft_recipe_cannot_run(self, api):
+        r = await api.http.post(
+            "/api/v1/batches",
+            json={"batch_id": "B-DRAFT", "recipe_id": RECIPE[0], "version": RECIPE[1]},
+            headers=await api.login("supervisor"),
+        )
+        assert r.status_code == 409 and "approver must sign" in error(r)["message"]
+
+    async def test_operator_cannot_approve_a_recipe(self, api):
+        r = await api.http.post(
+            f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
+            json={"password": demo_user("operator").password},
+            headers=await api.login("operator"),
+        )
+        assert r.status_code == 403
+
+    async def test_approval_is_signed_and_shown(self, api):
+        await api.approve_example()
+        r = await api.http.get("/api/v1/recipes", headers=await api.login("auditor"))
+        approved = next(x for x in r.json() if (x["recipe_id"], x["version"]) == RECIPE)
+        assert approved["status"] == "approved" and approved["approved_by"] == "approver"
+
+
+class TestBatchExecution:
+    async def test_operator_cannot_start_a_batch(self, api):
+        await api.approve_example()
+        r = await api.http.post(
+            "/api/v1/batches",
+            json={"batch_id": "B-X", "recipe_id": RECIPE[0], "version": RECIPE[1]},
+            headers=await api.login("operator"),
+        )
+        assert r.status_code == 403
+
+    async def test_wrong_step_is_409_and_records_nothing(self, api):
+        await api.approve_example()
+        batch = await api.start_batch("B-WRONG")
+        op = await api.login("operator")
+        last = batch["steps"][-1]
+        r = await api.http.post(f"/api/v1/batches/B-WRONG/steps/{last}/complete",
+                                json={"password": demo_user("operator").password}, headers=op)
+        assert r.status_code == 409 and error(r)["code"] == "wrong_step"
+        record = await api.http.get("/api/v1/batches/B-WRONG/record", headers=op)
+        assert record.json()["steps"] == []
+
+    async def test_wrong_signing_password_is_401_and_records_nothing(self, api):
+        await api.approve_example()
+        batch = await api.start_batch("B-PW")
+        op = await api.login("operator")
+        first = batch["steps"][0]
+        api.scale.grams = Decimal("1200.00")
+        assert (await api.http.post(f"/api/v1/batches/B-PW/steps/{first}/weigh",
+                                    headers=op)).status_code == 200
+        r = await api.http.post(f"/api/v1/batches/B-PW/steps/{first}/complete",
+                                json={"password": "not-my-password"}, headers=op)
+        assert r.status_code == 401
+        record = await api.http.get("/api/v1/batches/B-PW/record", headers=op)
+        assert record.json()["steps"] == []
+
+    async def test_retried_request_with_the_same_key_is_applied_once(self, api):
+        await api.approve_example()
+        batch = await api.start_batch("B-RETRY")
+        op = await api.login("operator")
+        first = batch["steps"][0]
+        api.scale.grams = Decimal("1200.00")
+        await api.http.post(f"/api/v1/batches/B-RETRY/steps/{first}/weigh", headers=op)
+        body = {"password": demo_user("operator").password}
+        headers = op | {"Idempotency-Key": "tablet-7-req-42"}
+        one = await api.http.post(f"/api/v1/batches/B-RETRY/steps/{first}/complete",
+                                  json=body, headers=headers)
+        two = await api.http.post(f"/api/v1/batches/B-RETRY/steps/{first}/complete",
+                                  json=body, headers=headers)
+        assert one.status_code == two.status_code == 200 and one.json() == two.json()
+        record = await api.http.get("/api/v1/batches/B-RETRY/record", headers=op)
+        assert len(record.json()["steps"]) == 1
+
+    async def test_starting_the_same_batch_twice_returns_the_first(self, api):
+        await api.approve_example()
+        await api.start_batch("B-TWICE")
+        again = await api.start_batch("B-TWICE")
+        assert again["batch_id"] == "B-TWICE"
+
+    async def test_unknown_batch_is_404(self, api):
+        r = await api.http.get("/api/v1/batches/NOPE", headers=await api.login("qa"))
+        assert r.status_code == 404 and error(r)["code"] == "not_found"
+
+
+class TestPages:
+    async def test_home_redirects_to_login_without_a_session(self, api):
+        r = await api.http.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+
+    async def test_login_page_then_batches_page(self, api):
+        r = await api.http.post("/login", data={"username": "qa",
+                                                "password": demo_user("qa").password})
+        assert r.status_code == 303
+        page = await api.http.get("/", cookies={"ebr_session": r.cookies["ebr_session"]})
+        assert page.status_code == 200 and "VC-BLEND" in page.text
