@@ -61,11 +61,11 @@ def test_embeds_record_and_recipe_as_associated_files(
     files = _attachments(rendered.pdf)
     assert set(files) == {"record.json", "recipe.yaml"}
     assert files["record.json"]["relationship"] == "/Data"
-    assert files["record.json"]["mime"] == "/application#2fjson"
+    assert files["record.json"]["mime"] == "/application/json"
     assert files["record.json"]["data"] == canonical_json(record)
     assert json.loads(files["record.json"]["data"]) == record
     assert files["recipe.yaml"]["relationship"] == "/Source"
-    assert files["recipe.yaml"]["mime"] == "/application#2fyaml"
+    assert files["recipe.yaml"]["mime"] == "/application/yaml"
     assert files["recipe.yaml"]["data"].decode() == recipe_yaml
 
     reader = PdfFileReader(io.BytesIO(rendered.pdf))
@@ -95,7 +95,8 @@ def test_html_carries_the_record(record: dict, recipe_yaml: str) -> None:
     ):
         assert expected in html, expected
     # Steps in record order.
-    positions = [html.index(step["step_id"]) for step in record["steps"]]
+    steps_section = html.index("Executed steps")
+    positions = [html.index(step["step_id"], steps_section) for step in record["steps"]]
     assert positions == sorted(positions)
 
 
