@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -23,10 +23,8 @@ from weasyprint import HTML, Attachment
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from reports.contract import RECIPE_ATTACHMENT, RECORD_ATTACHMENT, RECORD_FORMAT
-from reports.errors import RenderError
+from reports.errors import RenderError, require_worker_thread
 from reports.publish import sha256_hex
-
-log = logging.getLogger(__name__)
 
 # The only URLs a document may load: our own packaged assets, under a scheme that no
 # network or file system handler understands.
@@ -34,6 +32,10 @@ ASSET_SCHEME = "ebr-asset:"
 _ASSETS: Mapping[str, str] = {"ebmr.css": "text/css"}
 _TEMPLATE = "ebmr.html"
 _STYLESHEET = "ebmr.css"
+# WeasyPrint promises no thread safety (Pango, fontconfig and cairo state is shared and
+# crashes under concurrent use have been reported). Its layout is pure Python, so the GIL
+# already serialises most of the work: a lock costs little. Scale out with processes.
+_WEASYPRINT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,15 @@ def render_html(record: Mapping[str, Any], recipe_yaml: str) -> str:
 
 def render_batch_record(record: dict, recipe_yaml: str) -> RenderedPdf:
     """Lay out `record` as a PDF/A-3b batch record with record.json and recipe.yaml embedded."""
+    require_worker_thread("render_batch_record")
     _check_record(record)
+    if not isinstance(recipe_yaml, str):
+        raise RenderError(f"recipe_yaml must be the recipe text, got {type(recipe_yaml).__name__}")
     record_json = canonical_json(record)
     html = _html(record, record_json, recipe_yaml)
     # Attachment and document dates are the record's generation time, not the render clock:
     # the embedded files are a snapshot taken then, whenever (and however often) it is printed.
-    generated = _parse_time(record["generated_at"])
-    assert generated is not None  # _check_record guarantees it
-    stamp = generated.astimezone(dt.UTC).replace(tzinfo=None)
+    stamp = _generated_at(record).replace(tzinfo=None)
     fetcher = PackageAssetFetcher()
     attachments = [
         Attachment(
@@ -97,15 +100,16 @@ def render_batch_record(record: dict, recipe_yaml: str) -> RenderedPdf:
         ),
     ]
     try:
-        # No base_url: a relative URL then has nothing to resolve against and is dropped.
-        document = HTML(string=html, url_fetcher=fetcher).render()
-        pdf = document.write_pdf(
-            pdf_variant="pdf/a-3b",
-            # WeasyPrint 70 spells the old `srgb=True` as an sRGB output intent.
-            output_intent="srgb",
-            attachments=attachments,
-            finisher=_finish_pdf,
-        )
+        with _WEASYPRINT_LOCK:
+            # No base_url: a relative URL has nothing to resolve against and is dropped.
+            document = HTML(string=html, url_fetcher=fetcher).render()
+            pdf = document.write_pdf(
+                pdf_variant="pdf/a-3b",
+                # WeasyPrint 70 spells the old `srgb=True` as an sRGB output intent.
+                output_intent="srgb",
+                attachments=attachments,
+                finisher=_finish_pdf,
+            )
     except FatalURLFetchingError as exc:
         raise RenderError(
             f"the batch record template tried to load an external resource ({exc.__cause__}); "
@@ -194,8 +198,7 @@ def _environment() -> jinja2.Environment:
 def _view(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> dict[str, Any]:
     batch = record["batch"]
     steps = [_step_view(number, step) for number, step in enumerate(record["steps"], start=1)]
-    generated = _parse_time(record["generated_at"])
-    assert generated is not None  # _check_record guarantees it
+    generated = _generated_at(record)
     return {
         "record_format": record["format"],
         "batch": batch,
@@ -206,7 +209,7 @@ def _view(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> di
         "release": record["release"],
         "audit": record["audit"],
         "generated_at": record["generated_at"],
-        "generated_at_w3c": generated.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "generated_at_w3c": generated.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "record_sha256": sha256_hex(record_json),
         "recipe_yaml_sha256": sha256_hex(recipe_yaml.encode("utf-8")),
         "stylesheet_url": ASSET_SCHEME + _STYLESHEET,
@@ -237,6 +240,17 @@ def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
 def _label(key: object) -> str:
     text = str(key).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+def _generated_at(record: Mapping[str, Any]) -> dt.datetime:
+    """generated_at in UTC (the document date of the PDF)."""
+    parsed = _parse_time(record["generated_at"])
+    if parsed is None:
+        raise RenderError(
+            f"record.generated_at {record['generated_at']!r} is not an ISO 8601 timestamp "
+            "with a UTC offset"
+        )
+    return parsed.astimezone(dt.UTC)
 
 
 def _parse_time(value: object) -> dt.datetime | None:
@@ -276,6 +290,9 @@ _BATCH_KEYS = (
     "batch_unit",
     "created_at",
     "created_by",
+    "completed_at",
+    "released_at",
+    "equipment",
 )
 _STEP_KEYS = (
     "step_id",
@@ -295,6 +312,7 @@ _SIGNATURE_KEYS = (
     "content_sha256",
 )
 _AUDIT_KEYS = ("at", "actor", "action", "subject", "detail")
+_DEVICE_KEYS = ("equipment_id", "serial", "raw_frames", "read_at")
 
 
 def _check_record(record: object) -> None:
@@ -304,8 +322,7 @@ def _check_record(record: object) -> None:
     """
     if not isinstance(record, Mapping):
         raise RenderError(f"the batch record must be a dict, got {type(record).__name__}")
-    problems: list[str] = []
-    problems += _missing(record, _TOP_KEYS, "record")
+    problems = _missing(record, _TOP_KEYS, "record")
     if "generated_at" in record and _parse_time(record["generated_at"]) is None:
         problems.append(
             f"record.generated_at {record['generated_at']!r} is not an ISO 8601 timestamp "
@@ -315,64 +332,53 @@ def _check_record(record: object) -> None:
         problems.append(
             f"record.format is {record['format']!r}; this renderer handles {RECORD_FORMAT}"
         )
-    batch = record.get("batch")
-    if isinstance(batch, Mapping):
-        problems += _missing(batch, _BATCH_KEYS, "batch")
-    elif "batch" in record:
-        problems.append("batch must be an object")
-    steps = record.get("steps")
-    if isinstance(steps, list):
-        for index, step in enumerate(steps):
-            where = f"steps[{index}]"
-            if not isinstance(step, Mapping):
-                problems.append(f"{where} must be an object")
-                continue
-            problems += _missing(step, _STEP_KEYS, where)
-            if not isinstance(step.get("values") or {}, Mapping):
-                problems.append(f"{where}.values must be an object")
-            problems += _check_signature(step.get("signature"), f"{where}.signature")
-            limits = step.get("limits")
-            if limits is not None:
-                problems += (
-                    _missing(limits, ("low", "high", "unit"), f"{where}.limits")
-                    if isinstance(limits, Mapping)
-                    else [f"{where}.limits must be an object or null"]
-                )
-            device = step.get("device")
-            if device is not None:
-                if isinstance(device, Mapping):
-                    problems += _missing(
-                        device,
-                        ("equipment_id", "serial", "raw_frames", "read_at"),
-                        f"{where}.device",
-                    )
-                    if not isinstance(device.get("raw_frames", []), list):
-                        problems.append(f"{where}.device.raw_frames must be a list")
-                else:
-                    problems.append(f"{where}.device must be an object or null")
-    elif "steps" in record:
-        problems.append("steps must be a list")
+    if "batch" in record:
+        problems += _check_object(record["batch"], _BATCH_KEYS, "batch")
+    for index, step in enumerate(_list(record, "steps", problems)):
+        problems += _check_step(step, f"steps[{index}]")
     release = record.get("release")
     if release is not None:
+        problems += _check_object(release, ("decision", "signature"), "release")
         if isinstance(release, Mapping):
-            problems += _missing(release, ("decision", "signature"), "release")
             problems += _check_signature(release.get("signature"), "release.signature")
-        else:
-            problems.append("release must be an object or null")
-    audit = record.get("audit")
-    if isinstance(audit, list):
-        for index, entry in enumerate(audit):
-            problems += (
-                _missing(entry, _AUDIT_KEYS, f"audit[{index}]")
-                if isinstance(entry, Mapping)
-                else [f"audit[{index}] must be an object"]
-            )
-    elif "audit" in record:
-        problems.append("audit must be a list")
+    for index, entry in enumerate(_list(record, "audit", problems)):
+        problems += _check_object(entry, _AUDIT_KEYS, f"audit[{index}]")
     if problems:
         shown = "; ".join(problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise RenderError(f"the batch record does not follow {RECORD_FORMAT}: {shown}{more}")
+
+
+def _check_step(step: object, where: str) -> list[str]:
+    problems = _check_object(step, _STEP_KEYS, where)
+    if not isinstance(step, Mapping):
+        return problems
+    if not isinstance(step.get("values") or {}, Mapping):
+        problems.append(f"{where}.values must be an object")
+    if step.get("limits") is not None:
+        problems += _check_object(step["limits"], ("low", "high", "unit"), f"{where}.limits")
+    device = step.get("device")
+    if device is not None:
+        problems += _check_object(device, _DEVICE_KEYS, f"{where}.device")
+        if isinstance(device, Mapping) and not isinstance(device.get("raw_frames", []), list):
+            problems.append(f"{where}.device.raw_frames must be a list")
+    problems += _check_signature(step.get("signature"), f"{where}.signature")
+    return problems
+
+
+def _check_object(obj: object, keys: Iterable[str], where: str) -> list[str]:
+    if not isinstance(obj, Mapping):
+        return [f"{where} must be an object"]
+    return _missing(obj, keys, where)
+
+
+def _list(record: Mapping[str, Any], key: str, problems: list[str]) -> list[Any]:
+    """record[key] if it is a list; a missing key is already reported by the caller."""
+    value = record.get(key, [])
+    if isinstance(value, list):
+        return value
+    problems.append(f"{key} must be a list")
+    return []
 
 
 def _check_signature(signature: object, where: str) -> list[str]:

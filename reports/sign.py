@@ -65,6 +65,12 @@ def sign_pdf(
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     except (PdfError, ValueError) as exc:
         raise SigningError(f"the rendered batch record is not a readable PDF: {exc}") from exc
+    if writer.prev.embedded_signatures:
+        # The release seal forbids any later change, a second signature included.
+        raise SigningError(
+            "this PDF is already signed; a released batch record is sealed once: sign a "
+            "freshly rendered PDF instead"
+        )
 
     # Invisible field: a visible stamp would draw with a non-embedded font and break PDF/A.
     pdf_signer = signers.PdfSigner(

@@ -118,9 +118,7 @@ def _judge(
     if not status.trusted:
         indication = status.trust_problem_indic
         why = f" ({indication.name.lower().replace('_', ' ')})" if indication else ""
-        problems.append(
-            f"the signer's certificate is not trusted under the root {trust_root}{why}"
-        )
+        problems.append(f"the signer's certificate is not trusted under the root {trust_root}{why}")
 
     whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     if not whole_file:

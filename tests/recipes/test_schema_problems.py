@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from recipes.errors import Problem
 
 Edit = Callable[..., str]
@@ -29,17 +27,22 @@ class TestUnknownKeys:
         assert problem.path == "formula.inputs[0].quantiy"
         assert "(did you mean 'quantity'?)" in problem.message
 
-    def test_unknown_key_in_a_flow_mapping(self, edit: Edit, only_problem: One) -> None:
+    def test_unknown_key_in_a_flow_mapping(
+        self, edit: Edit, only_problem: One, line_with: Lines
+    ) -> None:
         text = edit(("limits: {low: 0.0,", "limits: {lo: 0.0, low: 0.0,"))
         problem = only_problem(text)
         path = "procedure.unit_procedures[1].operations[0].phases[2].limits.lo"
-        assert (problem.line, problem.path) == (106, path)
+        assert (problem.line, problem.path) == (line_with(text, "{lo: 0.0"), path)
 
-    def test_key_of_another_phase_type(self, edit: Edit, only_problem: One) -> None:
-        text = edit(("              material: RM-ASC\n", "              material: RM-ASC\n"
-                     "              speed: mix_speed\n"))  # fmt: skip
+    def test_key_of_another_phase_type(
+        self, edit: Edit, only_problem: One, line_with: Lines
+    ) -> None:
+        weigh = "              material: RM-ASC\n"
+        text = edit((weigh, weigh + "              speed: mix_time\n"))
         problem = only_problem(text)
-        assert (problem.line, problem.path) == (74, f"{PHASE_0}.speed")
+        line = line_with(text, "speed: mix_time")
+        assert (problem.line, problem.path) == (line, f"{PHASE_0}.speed")
         assert problem.message == "'speed' does not apply to a weigh phase; remove it"
 
 
@@ -57,9 +60,12 @@ class TestWrongTypes:
         problem = only_problem(edit(("quantity: 1200", "quantity: 1.2e3")))
         assert "expected a number, got the text '1.2e3'" in problem.message
 
-    def test_version_written_as_a_number(self, edit: Edit, only_problem: One) -> None:
-        problem = only_problem(edit(("version: 1.0.0", "version: 1.0")))
-        assert (problem.line, problem.path) == (17, "header.version")
+    def test_version_written_as_a_number(
+        self, edit: Edit, only_problem: One, line_with: Lines
+    ) -> None:
+        text = edit(("version: 1.0.0", "version: 1.0"))
+        problem = only_problem(text)
+        assert (problem.line, problem.path) == (line_with(text, "  version: 1.0"), "header.version")
         assert "got the number 1.0; expected semantic version MAJOR.MINOR.PATCH" in (
             problem.message
         )
@@ -106,19 +112,25 @@ class TestMissingAndInvalid:
         assert never_weighed.path == "formula.inputs[1].material"
         assert "'RM-MCC' is never weighed" in never_weighed.message
 
-    def test_missing_header_key(self, edit: Edit, only_problem: One) -> None:
-        problem = only_problem(edit(("  author: Ada Author\n", "")))
-        assert (problem.line, problem.path) == (14, "header")
+    def test_missing_header_key(self, edit: Edit, only_problem: One, line_with: Lines) -> None:
+        text = edit(("  author: Ada Author\n", ""))
+        problem = only_problem(text)
+        assert (problem.line, problem.path) == (line_with(text, "header:"), "header")
         assert problem.message == "missing required key 'author' (person who wrote this version)"
 
-    def test_unknown_phase_type(self, edit: Edit, only_problem: One) -> None:
-        problem = only_problem(edit(("type: mix", "type: stir")))
-        assert (problem.line, problem.path) == (97, f"{BLEND}.type")
+    def test_unknown_phase_type(self, edit: Edit, only_problem: One, line_with: Lines) -> None:
+        text = edit(("type: mix", "type: stir"))
+        problem = only_problem(text)
+        assert (problem.line, problem.path) == (line_with(text, "type: stir"), f"{BLEND}.type")
         assert "use one of: weigh, mix, check, instruction" in problem.message
 
     def test_tolerance_with_both_forms(self, edit: Edit, problems_in: Callable) -> None:
-        text = edit(("      tolerance: {percent: 1}       #", "      tolerance: {percent: 1, "
-                     "absolute: 5, unit: g}   #"))  # fmt: skip
+        text = edit(
+            (
+                "      tolerance: {percent: 1}       #",
+                "      tolerance: {percent: 1, absolute: 5, unit: g}   #",
+            )
+        )
         found = problems_in(text)
         assert {p.path for p in found} == {
             "formula.inputs[0].tolerance.absolute",
@@ -127,7 +139,9 @@ class TestMissingAndInvalid:
         assert all("cannot be combined with 'percent'" in p.message for p in found)
 
     def test_empty_tolerance(self, edit: Edit, only_problem: One) -> None:
-        problem = only_problem(edit(("      tolerance: {percent: 1}       #", "      tolerance: {}  #")))
+        problem = only_problem(
+            edit(("      tolerance: {percent: 1}       #", "      tolerance: {}  #"))
+        )
         assert problem.path == "formula.inputs[0].tolerance"
         assert problem.message == "needs one of 'percent' or 'absolute'"
 
@@ -137,8 +151,9 @@ class TestMissingAndInvalid:
         assert problem.message == "is 0; it must be greater than 0"
 
     def test_empty_procedure(self, edit: Edit, problems_in: Callable) -> None:
-        text = edit(("procedure:\n  unit_procedures:\n", "procedure:\n  unit_procedures: []\n"
-                     "  old:\n"))  # fmt: skip
+        text = edit(
+            ("procedure:\n  unit_procedures:\n", "procedure:\n  unit_procedures: []\n  old:\n")
+        )
         assert any(p.message.startswith("the list is empty") for p in problems_in(text))
 
 
@@ -156,9 +171,7 @@ def test_not_a_mapping(only_problem: One) -> None:
     assert problem.path == "" and problem.message.startswith("expected a mapping")
 
 
-def test_all_problems_are_reported_at_once_in_line_order(
-    edit: Edit, problems_in: Callable
-) -> None:
+def test_all_problems_are_reported_at_once_in_line_order(edit: Edit, problems_in: Callable) -> None:
     text = edit(
         ("version: 1.0.0", "version: 1.0"),
         ("quantity: 800", 'quantity: "800"'),

@@ -32,18 +32,25 @@ class TestDuplicateKeys:
         assert [(p.line, p.path) for p in found] == [(3, "b[0].x"), (4, "a")]
 
     def test_in_a_recipe_it_points_at_the_second_key(
-        self, edit: Callable[..., str], only_problem: Callable[[str], Problem]
+        self,
+        edit: Callable[..., str],
+        only_problem: Callable[[str], Problem],
+        line_with: Callable[[str, str], int],
     ) -> None:
         text = edit(("  author: Ada Author\n", "  author: Ada Author\n  author: Bob\n"))
+        first, second = line_with(text, "author: Ada"), line_with(text, "author: Bob")
         problem = only_problem(text)
-        assert problem.line == 27 and problem.path == "header.author"
-        assert "first at line 26, again at line 27" in problem.message
+        assert problem.line == second and problem.path == "header.author"
+        assert f"first at line {first}, again at line {second}" in problem.message
 
 
 class TestAliases:
     BOMB = "\n".join(
         ["a: &a [x, x, x, x, x, x, x, x, x]"]
-        + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+        + [
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]"
+            for i in range(8)
+        ]
     )
 
     def test_alias_bomb_is_rejected_fast_at_the_first_anchor(self) -> None:
@@ -102,11 +109,16 @@ class TestSyntax:
         assert "check the indentation" in problem.message
 
     def test_tab_in_a_recipe(
-        self, edit: Callable[..., str], only_problem: Callable[[str], Problem]
+        self,
+        edit: Callable[..., str],
+        only_problem: Callable[[str], Problem],
+        line_with: Callable[[str, str], int],
     ) -> None:
-        problem = only_problem(edit(("  author: Ada Author\n", "\tauthor: Ada Author\n")))
-        assert problem.line == 26 and problem.path == ""
-        assert str(problem).startswith("vc.yaml:26: YAML syntax error")
+        text = edit(("  author: Ada Author\n", "\tauthor: Ada Author\n"))
+        line = line_with(text, "\tauthor")
+        problem = only_problem(text)
+        assert problem.line == line and problem.path == ""
+        assert str(problem).startswith(f"vc.yaml:{line}: YAML syntax error")
 
     def test_two_documents(self) -> None:
         (problem,) = problems("a: 1\n---\nb: 2\n")

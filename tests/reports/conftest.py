@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,9 +213,5 @@ def identity(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def record_copy() -> dict[str, Any]:
+    """The record `rendered` was made from, for comparisons in module-scoped tests."""
     return make_record()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path) -> Path:
-    return tmp_path

@@ -76,7 +76,7 @@ def test_half_an_identity_is_not_silently_replaced(tmp_path: Path) -> None:
     directory = tmp_path / "pki"
     directory.mkdir()
     (directory / "root.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
-    with pytest.raises(SigningIdentityError, match="signer.p12"):
+    with pytest.raises(SigningIdentityError, match=r"signer\.p12"):
         ensure_signing_identity(directory, PASSPHRASE)
 
 

@@ -165,9 +165,28 @@ def test_contract_violations_are_named(record: dict, recipe_yaml: str) -> None:
     assert "generated_at" in message
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("steps", None, "steps must be a list"),
+        ("steps", [None], "steps[0] must be an object"),
+        ("release", "released", "release must be an object"),
+        ("audit", [{"at": "2026-11-21T22:30:00+00:00"}], "audit[0].actor is missing"),
+        ("batch", None, "batch must be an object"),
+    ],
+)
+def test_malformed_structure_is_named(
+    record: dict, recipe_yaml: str, key: str, value: object, expected: str
+) -> None:
+    record[key] = value
+    with pytest.raises(RenderError) as caught:
+        render_html(record, recipe_yaml)
+    assert expected in str(caught.value)
+
+
 def test_unknown_format_is_refused(record: dict, recipe_yaml: str) -> None:
     record["format"] = "ebr.batch-record/2"
-    with pytest.raises(RenderError, match="ebr.batch-record/1"):
+    with pytest.raises(RenderError, match=r"ebr\.batch-record/1"):
         render_batch_record(record, recipe_yaml)
 
 

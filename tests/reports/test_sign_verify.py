@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from reports.errors import ReportError, SigningIdentityError, VerificationError
+from reports.errors import ReportError, SigningError, SigningIdentityError, VerificationError
 from reports.pki import SigningIdentity, ensure_signing_identity
 from reports.render import RenderedPdf
 from reports.sign import sign_pdf
@@ -82,14 +83,13 @@ def test_flipped_byte_in_signed_range_is_detected(signed: bytes, identity: Signi
     first_range_end = int(reader.embedded_signatures[0].byte_range[1])
     # Flip a byte inside the largest stream of the signed range (an embedded font): the
     # file still parses, so it is the signature check, not the parser, that must object.
-    start = 0
-    best = (0, 0)
-    while (begin := signed.find(b"stream\n", start, first_range_end)) != -1:
-        end = signed.find(b"endstream", begin)
-        best = max(best, (end - begin, begin))
-        start = end
-    length, begin = best
-    position = begin + len(b"stream\n") + length // 2
+    streams = [
+        (end - match.end(), match.end())
+        for match in re.finditer(rb">>\s*stream\r?\n", signed[:first_range_end])
+        if (end := signed.find(b"endstream", match.end())) < first_range_end
+    ]
+    length, begin = max(streams)
+    position = begin + length // 2
     tampered = bytearray(signed)
     tampered[position] ^= 0x01
 
@@ -106,8 +106,11 @@ def test_incremental_update_after_signing_is_detected(
 ) -> None:
     writer = IncrementalPdfFileWriter(io.BytesIO(signed))
     writer.document_meta.title = "Nothing to see here"
+    writer.update_root()  # without a changed object pyHanko writes no new revision at all
     out = io.BytesIO()
     writer.write(out)
+
+    assert len(out.getvalue()) > len(signed)
 
     result = verify_pdf(out.getvalue(), identity.root_cert)
 
@@ -172,11 +175,10 @@ def test_unsigned_pdf_is_not_ok(rendered: RenderedPdf, identity: SigningIdentity
     assert "found 0" in result.problems[0]
 
 
-def test_second_signature_is_not_ok(
-    signed: bytes, identity: SigningIdentity, other_identity: SigningIdentity
+def test_a_sealed_record_is_not_signed_again(
+    signed: bytes, other_identity: SigningIdentity
 ) -> None:
-    # Certification forbids changes; pyHanko still lets us append a second signature.
-    with pytest.raises(ReportError):
+    with pytest.raises(SigningError, match="already signed"):
         sign_pdf(signed, other_identity)
 
 
