@@ -5,6 +5,7 @@ a unit-test fake."""
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ class Scale(Protocol):
 
 
 class Mixer(Protocol):
-    def start(self, speed_rpm: int, duration_s: int) -> MixerStatus: ...
+    def start(self, speed_rpm: int, duration_s: int, *, step_token: int = 0) -> MixerStatus: ...
     def status(self) -> MixerStatus: ...
 
 
@@ -78,7 +79,9 @@ class DeviceActivities:
         top_speed = 0
         with _device_errors(), self.open_mixer(inp.equipment_id) as mixer:
             if started_at is None:
-                mixer.start(inp.speed_rpm, inp.duration_s)
+                # The token lets the PLC tell a repeated start of this step from a new mix.
+                token = zlib.crc32(f"{inp.batch_id}/{inp.step_id}".encode()) & 0xFFFF
+                mixer.start(inp.speed_rpm, inp.duration_s, step_token=token)
                 started_at = _now()
                 activity.heartbeat(started_at)
             while True:

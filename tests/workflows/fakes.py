@@ -37,7 +37,7 @@ class FakeMixer:
     starts: list[tuple[int, int]] = field(default_factory=list)
     _polls: int = 0
 
-    def start(self, speed_rpm: int, duration_s: int) -> MixerStatus:
+    def start(self, speed_rpm: int, duration_s: int, *, step_token: int = 0) -> MixerStatus:
         self.starts.append((speed_rpm, duration_s))
         return self.status()
 

@@ -1,0 +1,58 @@
+"""`recipes/schema.json` is a complete, closed JSON Schema 2020-12 reference for authors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from recipes.schema_check import recipe_schema
+from recipes.yaml_safe import load_yaml
+
+
+def subschemas(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from subschemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from subschemas(value, f"{where}/{index}")
+
+
+def test_is_a_valid_2020_12_schema() -> None:
+    schema = recipe_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+def test_every_object_is_closed() -> None:
+    objects = [(w, s) for w, s in subschemas(recipe_schema()) if s.get("type") == "object"]
+    assert len(objects) >= 15
+    open_objects = [w for w, s in objects if s.get("additionalProperties") is not False]
+    assert open_objects == []
+
+
+def test_every_property_is_described() -> None:
+    undescribed = [
+        f"{where}/{name}"
+        for where, schema in subschemas(recipe_schema())
+        if where.endswith("/properties") is False and isinstance(schema.get("properties"), dict)
+        for name, prop in schema["properties"].items()
+        if not (isinstance(prop, dict) and prop.get("description"))
+    ]
+    assert undescribed == []
+
+
+def test_example_is_valid_for_plain_jsonschema(example_text: str) -> None:
+    errors = list(Draft202012Validator(recipe_schema()).iter_errors(load_yaml(example_text)))
+    assert errors == []
+
+
+def test_ships_as_package_data() -> None:
+    files = resources.files("recipes")
+    assert files.joinpath("schema.json").is_file()
+    assert files.joinpath("examples", "vitamin-c-blend.yaml").is_file()
+    assert files.joinpath("__init__.py").read_text(encoding="utf-8") == ""
