@@ -59,7 +59,7 @@ def ports(env: dict[str, str]) -> list[int]:
 
 
 def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(EBR + ["demo"], env=env, capture_output=True, text=True, timeout=300,
+    return subprocess.run([*EBR, "demo"], env=env, capture_output=True, text=True, timeout=300,
                           stdin=subprocess.DEVNULL)
 
 
@@ -82,7 +82,7 @@ def validate_with_pyhanko(pdf: bytes, root_pem: Path) -> dict:
 
 @pytest.fixture
 def running_stack(stack_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(EBR + ["up"], env=stack_env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*EBR, "up"], env=stack_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
     wait_healthy(stack_env, proc)
     yield proc
@@ -149,7 +149,7 @@ def test_up_serves_the_demo_stops_on_ctrl_c_and_keeps_data_across_restarts(
     assert api in banner and demo_user("operator").password in banner
     assert all(port_closed(p) for p in ports(stack_env))
 
-    again = subprocess.Popen(EBR + ["up"], env=stack_env, stdout=subprocess.DEVNULL,
+    again = subprocess.Popen([*EBR, "up"], env=stack_env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
     try:
         wait_healthy(stack_env, again)
