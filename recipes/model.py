@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 from recipes.errors import RecipePath, format_path
@@ -255,7 +254,7 @@ def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -
         source_text=text,
         sha256=sha256,
         language=tree["ebr_recipe"],
-        lines=MappingProxyType(_lines(tree)),
+        lines=_lines(tree),
     )
 
 
