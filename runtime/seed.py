@@ -46,4 +46,4 @@ def seed_demo(engine: Engine) -> None:
         users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed")
     recipes = RecipeStore(engine)
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        recipes.add_version(path.read_text(encoding="utf-8"), path.name, author="author")
+        recipes.add_version(path.read_bytes().decode("utf-8"), path.name, author="author")
