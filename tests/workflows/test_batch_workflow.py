@@ -3,109 +3,32 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
-from activities.devices import DeviceActivities
-from activities.records import RecordActivities
-from runtime.worker import ACTIVITY_THREADS, build_worker
 from store.audit import verify_chain
-from store.batch_record import BatchRecordStore
 from store.models import Signature, StepRecord
 from tests.sample_plan import PLAN
-from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+from tests.workflows.rig import (
+    OPERATOR,
+    OTHER_OPERATOR,
+    QA_AND_OPERATOR,
+    QA_USER,
+    complete_when_mixed,
+    run_to_complete,
+    sign,
+    weigh_and_complete,
+)
 from workflows.batch import BatchWorkflow
 from workflows.messages import (
-    BatchInput,
     CaptureWeightRequest,
     CompleteStepRequest,
     ReleaseRequest,
-    SignatureIntent,
-    Signer,
     StateQuery,
 )
-
-OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator", roles=["operator"])
-OTHER_OPERATOR = Signer(user_id=8, username="op2", full_name="Otto Other", roles=["operator"])
-QA_USER = Signer(user_id=5, username="qa", full_name="Quinn Quality", roles=["qa"])
-QA_AND_OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator",
-                         roles=["operator", "qa"])
-
-
-
-def sign(signer: Signer, meaning: str = "performed") -> SignatureIntent:
-    return SignatureIntent(signer=signer, meaning=meaning, signed_at="2026-11-21T10:00:00+00:00")
-
-
-@dataclass
-class Rig:
-    env: WorkflowEnvironment
-    store: BatchRecordStore
-    scale: FakeScale
-    mixer: FakeMixer
-    reports: FakeReports
-    task_queue: str
-
-    async def start(self, batch_id: str | None = None) -> WorkflowHandle:
-        batch_id = batch_id or f"B-{uuid.uuid4().hex[:8]}"
-        self.store.create_batch(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
-        return await self.env.client.start_workflow(
-            BatchWorkflow.run,
-            BatchInput(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup"),
-            id=batch_id,
-            task_queue=self.task_queue,
-        )
-
-
-@pytest.fixture
-async def rig(temporal_env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
-    store = BatchRecordStore(engine)
-    scale, mixer, reports = FakeScale(), FakeMixer(), FakeReports()
-    activities = [
-        RecordActivities(store),
-        DeviceActivities(open_scale=opener(scale), open_mixer=opener(mixer)),
-        reports,
-    ]
-    queue = f"tq-{uuid.uuid4().hex[:8]}"
-    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, queue, activities, executor):
-            yield Rig(temporal_env, store, scale, mixer, reports, queue)
-
-
-async def weigh_and_complete(handle: WorkflowHandle, rig: Rig, grams: str) -> None:
-    rig.scale.grams = Decimal(grams)
-    await handle.execute_update(BatchWorkflow.capture_weight,
-                                CaptureWeightRequest("d/w/weigh-a", OPERATOR))
-    await handle.execute_update(BatchWorkflow.complete_step,
-                                CompleteStepRequest("d/w/weigh-a", sign(OPERATOR)))
-
-
-async def run_to_complete(handle: WorkflowHandle, rig: Rig, lod: str = "1.1") -> None:
-    await weigh_and_complete(handle, rig, "1201.50")
-    await complete_when_mixed(handle)
-    await handle.execute_update(BatchWorkflow.complete_step,
-                                CompleteStepRequest("b/b/lod", sign(OPERATOR), entered_value=lod))
-    await handle.execute_update(BatchWorkflow.complete_step,
-                                CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
-
-
-async def complete_when_mixed(handle: WorkflowHandle) -> None:
-    for _ in range(100):
-        try:
-            await handle.execute_update(BatchWorkflow.complete_step,
-                                        CompleteStepRequest("b/b/mix", sign(OPERATOR)))
-            return
-        except WorkflowUpdateFailedError as err:
-            assert err.cause.type == "Mixing"  # type: ignore[union-attr]
-    raise AssertionError("mix never finished")
 
 
 async def refused(handle: WorkflowHandle, update, arg) -> str:  # type: ignore[no-untyped-def]

@@ -1,0 +1,51 @@
+"""Determinism guard: saved histories of real batches replay against the current code.
+
+A change to `workflows/` that would break batches already running fails here. To
+add or refresh a history after a deliberate, versioned change, run
+`EBR_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/workflows/test_replay.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from tests.workflows.rig import QA_USER, run_to_complete, sign
+from workflows.batch import BatchWorkflow
+from workflows.messages import ReleaseRequest
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+def saved_histories() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", saved_histories(), ids=lambda p: p.stem)
+async def test_saved_history_replays_on_current_code(path: Path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    await Replayer(workflows=[BatchWorkflow]).replay_workflow(history)
+
+
+def test_there_is_at_least_one_saved_history():
+    assert saved_histories(), "tests/histories/ must hold representative batch histories"
+
+
+@pytest.mark.skipif(not os.environ.get("EBR_RECORD_HISTORIES"), reason="records on request")
+@pytest.mark.parametrize("scenario", ["released-with-excursion", "rejected"])
+async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-def]
+    handle = await rig.start(batch_id=f"history-{scenario}")
+    await run_to_complete(handle, rig, lod="2.5" if "excursion" in scenario else "1.0")
+    if scenario == "rejected":
+        req = ReleaseRequest(sign(QA_USER, "rejected"), reason="LOD out of trend")
+    else:
+        req = ReleaseRequest(sign(QA_USER, "released"))
+    await handle.execute_update(BatchWorkflow.release, req)
+    await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / f"{scenario}.json").write_text(history.to_json())
