@@ -228,13 +228,24 @@ def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
         "operation": step["operation"],
         "result": step["result"],
         "failed": step["result"] == "fail",
-        "readings": [(_label(name), value) for name, value in values.items()],
+        "readings": _readings(values),
         "unit": step.get("unit"),
         "limits": step.get("limits"),
         "device": step.get("device"),
         "comment": (step.get("comment") or "").strip(),
         "signature": step.get("signature"),
     }
+
+
+def _readings(values: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, value, unit) rows: the record's `unit` belongs to its `value` only."""
+    unit = str(values.get("unit") or "")
+    rows = []
+    for name, value in values.items():
+        if name in ("unit", "comment"):
+            continue
+        rows.append((_label(name), str(value), unit if name == "value" else ""))
+    return rows
 
 
 def _label(key: object) -> str:

@@ -29,7 +29,9 @@ RECIPE_ID, RECIPE_VERSION = "VC-BLEND", "1.0.0"
 
 
 class DemoError(Exception):
-    pass
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -61,11 +63,12 @@ class Session:
 def _ok(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
-            message = response.json()["error"]["message"]
+            error = response.json()["error"]
+            message, code = error["message"], error["code"]
         except (ValueError, KeyError, TypeError):
-            message = response.text
+            message, code = response.text, ""
         raise DemoError(f"{response.request.method} {response.request.url.path} -> "
-                        f"{response.status_code}: {message}")
+                        f"{response.status_code}: {message}", code)
     return response.json()
 
 
@@ -155,19 +158,30 @@ def _perform(operator: Session, scale: ScaleControl, batch_id: str, step: dict[s
         say(f"  {step['title']}: entered {value} {limits['unit']}")
     else:
         say(f"  {step['title']}: confirmed")
-    outcome = operator.post(f"{url}/complete", body, key=f"{batch_id}-{step['step_id']}")
+    outcome = _complete(operator, url, body, key=f"{batch_id}-{step['step_id']}")
     say(f"    signed 'performed' by operator, result {outcome['result']}, "
         f"sha256 {outcome['content_sha256'][:12]}…")
 
 
 def _wait_for_mix(operator: Session, batch_id: str, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
-    time.sleep(0.5)
     while time.monotonic() < deadline:
         if not operator.get(f"/api/v1/batches/{batch_id}")["execution"]["mixing"]:
             return
         time.sleep(0.5)
     raise DemoError("The mix did not finish in time.")
+
+
+def _complete(operator: Session, url: str, body: dict[str, Any], key: str) -> Any:
+    """Sign the step; a mixer still finishing its run is waited for, not an error."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return operator.post(f"{url}/complete", body, key=key)
+        except DemoError as exc:
+            if exc.code != "mixing" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _wait_for_report(session: Session, batch_id: str, timeout_s: float = 180) -> dict[str, Any]:

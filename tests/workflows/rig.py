@@ -3,6 +3,7 @@ the real record store, and fake instruments; plus the operator moves tests share
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -71,14 +72,16 @@ async def run_to_complete(handle: WorkflowHandle, rig: Rig, lod: str = "1.1") ->
                                 CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
 
 
-async def complete_when_mixed(handle: WorkflowHandle) -> None:
-    for _ in range(100):
+async def complete_when_mixed(handle: WorkflowHandle, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
         try:
             await handle.execute_update(BatchWorkflow.complete_step,
                                         CompleteStepRequest("b/b/mix", sign(OPERATOR)))
             return
         except WorkflowUpdateFailedError as err:
             assert err.cause.type == "Mixing"  # type: ignore[union-attr]
+        await asyncio.sleep(0.1)
     raise AssertionError("mix never finished")
 
 
