@@ -1,8 +1,9 @@
 """Domain errors for recipes: every problem says what is wrong, where, and how to fix it.
 
-A `Problem` names the file, the 1-based line (when known) and the path inside the recipe
-(`procedure.unit_procedures[1].operations[0].phases[2].limits`), so an author can go
-straight to it. A `RecipeError` carries every problem found, not just the first.
+A `Problem` names the file, the 1-based line and column (when known) and the path inside
+the recipe (`procedure.unit_procedures[1].operations[0].phases[2].limits`), so an author
+(or an editor that reads `file:line:column:` like a compiler's output) can go straight
+to it. A `RecipeError` carries every problem found, not just the first.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ class Problem:
     line: int | None
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         if self.path:
             return f"{where}: {self.path}: {self.message}"
         return f"{where}: {self.message}"
@@ -46,7 +50,8 @@ class RecipeError(Exception):
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = sorted(
-            dict.fromkeys(problems), key=lambda p: (p.line is not None, p.line or 0)
+            dict.fromkeys(problems),
+            key=lambda p: (p.line is not None, p.line or 0, p.column or 0),
         )
         if not self.problems:
             raise ValueError("RecipeError needs at least one problem")
@@ -54,9 +59,14 @@ class RecipeError(Exception):
 
     @classmethod
     def single(
-        cls, source: str, message: str, line: int | None = None, path: str = ""
+        cls,
+        source: str,
+        message: str,
+        line: int | None = None,
+        path: str = "",
+        column: int | None = None,
     ) -> RecipeError:
-        return cls([Problem(source, line, path, message)])
+        return cls([Problem(source, line, path, message, column)])
 
 
 class RecipeFileError(RecipeError):

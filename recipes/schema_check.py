@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft7Validator, ValidationError
 
 from recipes.errors import RecipePath
 
@@ -35,17 +35,18 @@ _TYPE_NAMES = {
 
 @cache
 def recipe_schema() -> dict[str, Any]:
-    """The recipe JSON Schema (draft 2020-12) shipped as `recipes/schema.json`."""
+    """The recipe JSON Schema (draft-07, what editors' YAML language servers read best),
+    shipped as `recipes/schema.json`."""
     text = resources.files("recipes").joinpath("schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator() -> Draft7Validator:
     schema = recipe_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
 
 
 def schema_findings(tree: Any) -> list[Finding]:
@@ -71,9 +72,11 @@ def _explain(error: ValidationError, tree: Any) -> Iterator[Finding]:
                 yield path, _missing_key(key, schema, instance)
     elif kind == "not" and "propertyNames" in error.absolute_schema_path:
         yield (*path, instance), _misplaced_key(instance, error, _at(tree, path))
-    elif kind == "dependentRequired":
+    elif kind == "dependencies":
+        # Only the list form of draft-07 'dependencies' reports here; a schema dependency
+        # reports its own (nested) error, handled by the 'not' branch above.
         for trigger, needed in value.items():
-            for key in needed:
+            for key in needed if isinstance(needed, list) else ():
                 if trigger in instance and key not in instance:
                     yield path, f"'{trigger}' needs '{key}' next to it; add {key}: ..."
     elif kind == "anyOf" and all(set(s) == {"required"} for s in value):
@@ -170,8 +173,8 @@ def _missing_key(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any
 
 def _misplaced_key(key: str, error: ValidationError, parent: Any) -> str:
     schema_path = list(error.absolute_schema_path)
-    if "dependentSchemas" in schema_path:
-        other = schema_path[schema_path.index("dependentSchemas") + 1]
+    if "dependencies" in schema_path:
+        other = schema_path[schema_path.index("dependencies") + 1]
         return f"'{key}' cannot be combined with '{other}'; keep one of them"
     phase_type = parent.get("type") if isinstance(parent, Mapping) else None
     if isinstance(phase_type, str):
@@ -180,7 +183,7 @@ def _misplaced_key(key: str, error: ValidationError, parent: Any) -> str:
 
 
 def _phase_property_description(key: str) -> str:
-    prop = recipe_schema()["$defs"]["phase"]["properties"].get(key, {})
+    prop = recipe_schema()["definitions"]["phase"]["properties"].get(key, {})
     text = _lower_first(prop)
     head, sep, rest = text.partition(": ")
     return rest if sep and head in ("weigh", "mix", "check", "instruction") else text

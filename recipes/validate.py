@@ -20,7 +20,7 @@ from recipes.errors import Problem, RecipeError, RecipeFileError, format_path
 from recipes.model import LANGUAGE_VERSION, Recipe, build_recipe
 from recipes.schema_check import Finding, schema_findings
 from recipes.semantics import semantic_findings
-from recipes.yaml_safe import MAX_BYTES, line_of, load_yaml
+from recipes.yaml_safe import MAX_BYTES, load_yaml, position_of
 
 
 def load_recipe(text: str, source: str = "<recipe>") -> Recipe:
@@ -82,14 +82,20 @@ def _check_language(tree: Any, source: str) -> None:
     version = tree["ebr_recipe"]
     if type(version) is int and version == LANGUAGE_VERSION:
         return
+    line, column = position_of(tree, ("ebr_recipe",))
     raise RecipeError.single(
         source,
         f"unknown recipe language version {version!r}; this ebr reads 'ebr_recipe: "
         f"{LANGUAGE_VERSION}'",
-        line_of(tree, ("ebr_recipe",)),
+        line,
         "ebr_recipe",
+        column,
     )
 
 
 def _problems(findings: Iterable[Finding], tree: Any, source: str) -> list[Problem]:
-    return [Problem(source, line_of(tree, path), format_path(path), msg) for path, msg in findings]
+    problems = []
+    for path, message in findings:
+        line, column = position_of(tree, path)
+        problems.append(Problem(source, line, format_path(path), message, column))
+    return problems

@@ -21,8 +21,8 @@ bombs when the data is walked, reads `yes`/`no`/`on`/`off` as booleans, `1:30` a
   true/false instead of a surprising value slipping through. Keys are always text.
 * Explicit tags other than the core ones (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`,
   `!!map`, `!!seq`) are rejected.
-* Mappings come back as `LineDict` and sequences as `LineList`, which remember the line of
-  every key and item, so any later error can name its line (see `line_of`).
+* Mappings come back as `LineDict` and sequences as `LineList`, which remember the line and
+  column of every key and item, so any later error can name its place (see `position_of`).
 """
 
 from __future__ import annotations
@@ -57,31 +57,36 @@ _DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
 
 
 class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+    """A YAML mapping that remembers its own position and that of each key (1-based)."""
 
-    __slots__ = ("key_lines", "line")
+    __slots__ = ("column", "key_columns", "key_lines", "line")
 
-    def __init__(self, line: int) -> None:
+    def __init__(self, line: int, column: int = 1) -> None:
         super().__init__()
         self.line = line
+        self.column = column
         self.key_lines: dict[str, int] = {}
+        self.key_columns: dict[str, int] = {}
 
 
 class LineList(list[Any]):
-    """A YAML sequence that remembers its own line and the line of each item (1-based)."""
+    """A YAML sequence that remembers its own position and that of each item (1-based)."""
 
-    __slots__ = ("item_lines", "line")
+    __slots__ = ("column", "item_columns", "item_lines", "line")
 
-    def __init__(self, line: int) -> None:
+    def __init__(self, line: int, column: int = 1) -> None:
         super().__init__()
         self.line = line
+        self.column = column
         self.item_lines: list[int] = []
+        self.item_columns: list[int] = []
 
 
 class _Rejected(Exception):
-    def __init__(self, line: int, path: Sequence[PathPart], message: str) -> None:
+    def __init__(self, line: int, column: int, path: Sequence[PathPart], message: str) -> None:
         super().__init__(message)
         self.line = line
+        self.column = column
         self.path = tuple(path)
         self.message = message
 
@@ -101,7 +106,7 @@ class RecipeYamlLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         event = self.peek_event()
-        line = event.start_mark.line + 1
+        line, column = event.start_mark.line + 1, event.start_mark.column + 1
         pushed = parent is not None and index is not None
         if pushed:
             self._path.append(index if isinstance(index, int) else _key_text(index))
@@ -109,6 +114,7 @@ class RecipeYamlLoader(yaml.SafeLoader):
             if isinstance(event, AliasEvent):
                 raise _Rejected(
                     line,
+                    column,
                     self._path,
                     f"YAML aliases (*{event.anchor}) are not allowed in recipes: write the "
                     "value out in full",
@@ -116,6 +122,7 @@ class RecipeYamlLoader(yaml.SafeLoader):
             if event.anchor is not None:
                 raise _Rejected(
                     line,
+                    column,
                     self._path,
                     f"YAML anchors (&{event.anchor}) are not allowed in recipes: remove "
                     f"'&{event.anchor}' and write repeated values out in full",
@@ -123,6 +130,7 @@ class RecipeYamlLoader(yaml.SafeLoader):
             if len(self._path) >= MAX_DEPTH:
                 raise _Rejected(
                     line,
+                    column,
                     self._path,
                     f"nested deeper than {MAX_DEPTH} levels; a recipe never needs that, check "
                     "the indentation and brackets",
@@ -147,6 +155,10 @@ def _line(node: Node) -> int:
     return node.start_mark.line + 1
 
 
+def _column(node: Node) -> int:
+    return node.start_mark.column + 1
+
+
 def load_yaml(text: str, source: str = "<recipe>") -> Any:
     """Parse one YAML document under the rules above; raise `RecipeError` listing all problems."""
     size = len(text.encode("utf-8", errors="surrogatepass"))
@@ -162,7 +174,7 @@ def load_yaml(text: str, source: str = "<recipe>") -> Any:
         node = loader.get_single_node()
     except _Rejected as rejected:
         raise RecipeError.single(
-            source, rejected.message, rejected.line, format_path(rejected.path)
+            source, rejected.message, rejected.line, format_path(rejected.path), rejected.column
         ) from None
     except yaml.MarkedYAMLError as exc:
         raise RecipeError([_syntax_problem(exc, source)]) from None
@@ -185,6 +197,7 @@ def load_yaml(text: str, source: str = "<recipe>") -> Any:
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
     if exc.context == "expected a single document in the stream":
         return Problem(
             source,
@@ -194,21 +207,22 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
             "everything after it, or put the second recipe in its own file",
         )
     message = f"YAML syntax error: {exc.problem or exc.context}"
-    if mark is not None:
-        message += f" (column {mark.column + 1})"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f", {exc.context} at line {exc.context_mark.line + 1}"
     if "'\\t'" in message:
         message += "; indent with spaces, never tabs"
     elif "mapping values are not allowed" in message:
         message += "; check the indentation, or quote text that contains ': '"
-    return Problem(source, line, "", message)
+    return Problem(source, line, "", message, column)
 
 
 def _reader_problem(exc: yaml.YAMLError, text: str, source: str) -> Problem:
     position = getattr(exc, "position", None)
     character = getattr(exc, "character", None)
-    line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+    line = column = None
+    if isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
     if isinstance(character, int):
         return Problem(
             source,
@@ -216,8 +230,9 @@ def _reader_problem(exc: yaml.YAMLError, text: str, source: str) -> Problem:
             "",
             f"the text contains the control character U+{character:04X}, which YAML does not "
             "allow; delete it (it is often invisible: retype the line)",
+            column,
         )
-    return Problem(source, line, "", f"cannot read the YAML text: {exc}")
+    return Problem(source, line, "", f"cannot read the YAML text: {exc}", column)
 
 
 def _build(node: Node, path: tuple[PathPart, ...], source: str, problems: list[Problem]) -> Any:
@@ -233,9 +248,9 @@ def _build_mapping(
 ) -> LineDict:
     if node.tag != _MAP_TAG:
         problems.append(_bad_tag(node, path, source))
-    result = LineDict(_line(node))
+    result = LineDict(_line(node), _column(node))
     for key_node, value_node in node.value:
-        line = _line(key_node)
+        line, column = _line(key_node), _column(key_node)
         if not isinstance(key_node, ScalarNode):
             problems.append(
                 Problem(
@@ -243,6 +258,7 @@ def _build_mapping(
                     line,
                     format_path(path),
                     "keys must be plain text, not a list or mapping",
+                    column,
                 )
             )
             continue
@@ -256,10 +272,12 @@ def _build_mapping(
                     format_path((*path, key)),
                     f"duplicate key '{key}': first at line {first}, again at line {line}; "
                     "keep one of them",
+                    column,
                 )
             )
             continue
         result.key_lines[key] = line
+        result.key_columns[key] = column
         result[key] = _build(value_node, (*path, key), source, problems)
     return result
 
@@ -269,9 +287,10 @@ def _build_sequence(
 ) -> LineList:
     if node.tag != _SEQ_TAG:
         problems.append(_bad_tag(node, path, source))
-    result = LineList(_line(node))
+    result = LineList(_line(node), _column(node))
     for index, item in enumerate(node.value):
         result.item_lines.append(_line(item))
+        result.item_columns.append(_column(item))
         result.append(_build(item, (*path, index), source, problems))
     return result
 
@@ -294,6 +313,7 @@ def _build_scalar(
                 format_path(path),
                 f"this number has {len(value)} characters; numbers in a recipe are limited to "
                 f"{MAX_NUMBER_CHARS}",
+                _column(node),
             )
         )
         return value
@@ -313,18 +333,30 @@ def _bad_tag(node: Node, path: tuple[PathPart, ...], source: str) -> Problem:
         format_path(path),
         f"the YAML tag {shown} is not supported here (or does not fit the value); remove the "
         "tag and write plain text, numbers, true/false, lists and mappings",
+        _column(node),
     )
 
 
 def line_of(tree: Any, path: Sequence[PathPart]) -> int | None:
     """The line of the deepest part of `path` that exists in a tree built by `load_yaml`."""
-    line = getattr(tree, "line", None)
+    return position_of(tree, path)[0]
+
+
+def position_of(tree: Any, path: Sequence[PathPart]) -> tuple[int | None, int | None]:
+    """(line, column) of the deepest part of `path` that exists in a tree from `load_yaml`.
+
+    A key's position is where the key is written; a list item's is where the item starts
+    (after its '- '). Both are 1-based.
+    """
+    line, column = getattr(tree, "line", None), getattr(tree, "column", None)
     node = tree
     for part in path:
         if isinstance(node, LineDict) and isinstance(part, str) and part in node:
-            line, node = node.key_lines[part], node[part]
+            line, column = node.key_lines[part], node.key_columns[part]
+            node = node[part]
         elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
-            line, node = node.item_lines[part], node[part]
+            line, column = node.item_lines[part], node.item_columns[part]
+            node = node[part]
         else:
             break
-    return line
+    return line, column

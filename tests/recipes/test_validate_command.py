@@ -36,9 +36,10 @@ class TestValidatePaths:
             "  version: 1.0                    # semantic version: MAJOR.MINOR.PATCH"
         )
         speed = next(n for n, line in enumerate(text) if "unit: rmp" in line)
-        assert lines[0].startswith(f"{broken}:{version + 1}: header.version: expected text")
+        speed_column = text[speed].index("unit: rmp") + 1
+        assert lines[0].startswith(f"{broken}:{version + 1}:3: header.version: expected text")
         assert lines[1].startswith(
-            f"{broken}:{speed + 1}: formula.parameters[0].unit: unknown unit 'rmp'"
+            f"{broken}:{speed + 1}:{speed_column}: formula.parameters[0].unit: unknown unit 'rmp'"
         )
 
     def test_missing_file(self, tmp_path: Path) -> None:

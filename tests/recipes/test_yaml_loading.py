@@ -117,8 +117,8 @@ class TestSyntax:
         text = edit(("  author: Ada Author\n", "\tauthor: Ada Author\n"))
         line = line_with(text, "\tauthor")
         problem = only_problem(text)
-        assert problem.line == line and problem.path == ""
-        assert str(problem).startswith(f"vc.yaml:{line}: YAML syntax error")
+        assert (problem.line, problem.column, problem.path) == (line, 1, "")
+        assert str(problem).startswith(f"vc.yaml:{line}:1: YAML syntax error")
 
     def test_two_documents(self) -> None:
         (problem,) = problems("a: 1\n---\nb: 2\n")
