@@ -19,11 +19,16 @@ from temporalio.exceptions import ApplicationError
 from devices.errors import DeviceError, ScaleOverload, ScaleUnderload, ScaleUnstable
 from devices.modbus_plc import MixerStatus
 from devices.mtsics import ScaleIdentity, ScaleReading
+from devices.register import EquipmentNotFitForUse, UnknownEquipment
 from workflows.messages import MixInput, MixRun, ReadWeightInput, WeightReading
 
 _units = pint.UnitRegistry(non_int_type=Decimal)
 # An operator can act on these; retrying the same reading would not change them.
-_OPERATOR_FIXABLE = (ScaleUnstable, ScaleOverload, ScaleUnderload)
+# Equipment that is not fit for use (overdue calibration, wrong instrument, dirty) needs a
+# person too: retrying cannot make it fit.
+_OPERATOR_FIXABLE = (
+    ScaleUnstable, ScaleOverload, ScaleUnderload, EquipmentNotFitForUse, UnknownEquipment
+)
 POLL_S = 0.5
 
 
@@ -37,23 +42,47 @@ class Mixer(Protocol):
     def status(self) -> MixerStatus: ...
 
 
+class EquipmentChecks(Protocol):
+    """What the activities ask the equipment register before and while using a device;
+    both raise EquipmentNotFitForUse (a DeviceError) with the reason."""
+
+    def check_fit_for_use(self, equipment_id: str) -> object: ...
+    def check_scale_identity(self, equipment_id: str, serial_number: str) -> None: ...
+
+
 ScaleOpener = Callable[[str], AbstractContextManager[Scale]]
 MixerOpener = Callable[[str], AbstractContextManager[Mixer]]
 
 
 class DeviceActivities:
+    """`register` checks calibration and identity before each use; None skips the checks
+    (only for callers that have no register, such as workflow tests with fake devices)."""
+
     def __init__(
-        self, open_scale: ScaleOpener, open_mixer: MixerOpener, settle_timeout_s: float = 10.0
+        self,
+        open_scale: ScaleOpener,
+        open_mixer: MixerOpener,
+        settle_timeout_s: float = 10.0,
+        *,
+        register: EquipmentChecks | None = None,
     ) -> None:
         self.open_scale = open_scale
         self.open_mixer = open_mixer
         self.settle_timeout_s = settle_timeout_s
+        self.register = register
 
     @activity.defn(name="read_weight")
     def read_weight(self, inp: ReadWeightInput) -> WeightReading:
-        with _device_errors(), self.open_scale(inp.equipment_id) as scale:
-            identity = scale.identity()
-            reading = scale.stable_weight(settle_timeout_s=self.settle_timeout_s)
+        with _device_errors():
+            # Calibration and cleaning first: no point talking to a scale we may not use.
+            if self.register is not None:
+                self.register.check_fit_for_use(inp.equipment_id)
+            with self.open_scale(inp.equipment_id) as scale:
+                identity = scale.identity()
+                # Before weighing: a reading from another instrument must never be recorded.
+                if self.register is not None:
+                    self.register.check_scale_identity(inp.equipment_id, identity.serial_number)
+                reading = scale.stable_weight(settle_timeout_s=self.settle_timeout_s)
         value = _convert(reading.value, reading.unit, inp.unit)
         return WeightReading(
             equipment_id=inp.equipment_id,
