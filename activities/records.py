@@ -13,6 +13,7 @@ from workflows.messages import (
     BatchEvent,
     EventRecorded,
     ReleaseRecordInput,
+    StateChangeRecordInput,
     StepRecorded,
     StepRecordInput,
 )
@@ -36,6 +37,11 @@ class RecordActivities:
     def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
         with _business_errors():
             return self.store.record_release(release)
+
+    @activity.defn(name="record_state_change")
+    def record_state_change(self, change: StateChangeRecordInput) -> StepRecorded:
+        with _business_errors():
+            return self.store.record_state_change(change)
 
 
 @contextmanager

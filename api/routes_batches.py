@@ -16,31 +16,44 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import FileResponse
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, UserDep, require_role
 from api.errors import UPDATE_STATUS, ApiError
-from api.schemas import BatchCreate, Release, StepComplete
+from api.schemas import BatchCreate, Comment, Release, StateChange, StepComplete
 from reports.publish import sha256_hex
 from store.models import Batch
 from workflows.batch import BatchWorkflow
 from workflows.messages import (
+    ABORT_MEANING,
+    HOLD_MEANING,
     OPERATOR,
     PERFORMED,
     QA,
+    RESTART_MEANING,
+    SUPERVISOR,
     BatchInput,
     CaptureWeightRequest,
+    CommentRequest,
     CompleteStepRequest,
     ReleaseRequest,
     Signer,
+    StateChangeRequest,
     StateQuery,
 )
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+# A worker accepts or refuses an update within milliseconds; silence means none is running.
+ACCEPT_TIMEOUT_S = 10.0
+STATE_CHANGES = {"hold": HOLD_MEANING, "restart": RESTART_MEANING, "abort": ABORT_MEANING}
 
 
 def _row(batch: Batch) -> dict[str, Any]:
@@ -136,6 +149,38 @@ async def release_batch(
     return asdict(outcome)
 
 
+@router.post("/{batch_id}/{action}", include_in_schema=True)
+async def change_state(
+    batch_id: str,
+    action: str,
+    body: StateChange,
+    svc: ServicesDep,
+    user: UserDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Hold, restart or abort the batch: a supervisor's or QA's signed decision with a reason."""
+    if action not in STATE_CHANGES:
+        raise ApiError(404, "not_found", f"Unknown batch action '{action}'.")
+    _batch(svc, batch_id)
+    role = SUPERVISOR if SUPERVISOR in user.role_list else QA
+    intent = await asyncio.to_thread(
+        svc.users.sign, user, body.password, STATE_CHANGES[action], role
+    )
+    update = getattr(BatchWorkflow, action)
+    req = StateChangeRequest(signature=intent, reason=body.reason)
+    return asdict(await _update(svc, batch_id, update, req, key))
+
+
+@router.post("/{batch_id}/steps/{step_id:path}/comments")
+async def add_comment(
+    batch_id: str, step_id: str, body: Comment, svc: ServicesDep, user: UserDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    _batch(svc, batch_id)
+    req = CommentRequest(step_id=step_id, author=_signer(user), text=body.text)
+    return asdict(await _update(svc, batch_id, BatchWorkflow.comment, req, key))
+
+
 @router.get("/{batch_id}/record")
 def batch_record(batch_id: str, svc: ServicesDep, _: UserDep) -> dict[str, Any]:
     _batch(svc, batch_id)
@@ -177,7 +222,20 @@ def _signer(user: Any) -> Signer:
 async def _update(svc: ServicesDep, batch_id: str, update: Any, arg: Any, key: str | None) -> Any:
     handle = (await svc.temporal()).get_workflow_handle(batch_id)
     try:
-        return await handle.execute_update(update, arg, id=key or str(uuid.uuid4()))
+        accepted = await asyncio.wait_for(
+            handle.start_update(
+                update, arg, id=key or str(uuid.uuid4()),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            ),
+            timeout=ACCEPT_TIMEOUT_S,
+        )
+        return await accepted.result()
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        raise ApiError(
+            503, "engine_unavailable",
+            f"No batch worker answered within {ACCEPT_TIMEOUT_S:.0f} s. Retry the same action "
+            "with the same Idempotency-Key once the worker is back; it is applied at most once.",
+        ) from exc
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         while cause is not None and not isinstance(cause, ApplicationError):

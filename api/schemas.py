@@ -65,6 +65,14 @@ class Release(SignRequest):
     reason: str = Field(default="", max_length=2000)
 
 
+class StateChange(SignRequest):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Comment(Strict):
+    text: str = Field(min_length=1, max_length=2000)
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

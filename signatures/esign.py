@@ -10,7 +10,12 @@ from dataclasses import asdict
 from typing import Any
 
 from signatures.canonical import content_hash
-from workflows.messages import ReleaseRecordInput, SignatureIntent, StepRecordInput
+from workflows.messages import (
+    ReleaseRecordInput,
+    SignatureIntent,
+    StateChangeRecordInput,
+    StepRecordInput,
+)
 
 
 def _manifestation(sig: SignatureIntent) -> dict[str, Any]:
@@ -44,6 +49,17 @@ def release_content(release: ReleaseRecordInput, step_hashes: list[str]) -> dict
         "reason": release.reason,
         "steps": step_hashes,
         "signature": _manifestation(release.signature),
+    }
+
+
+def state_change_content(change: StateChangeRecordInput) -> dict[str, Any]:
+    return {
+        "kind": "state_change",
+        "batch_id": change.batch_id,
+        "from": change.from_state,
+        "to": change.to_state,
+        "reason": change.reason,
+        "signature": _manifestation(change.signature),
     }
 
 

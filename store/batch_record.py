@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from recipes.plan import BatchPlan
-from signatures.esign import release_content, sign_hash, step_content
+from signatures.esign import release_content, sign_hash, state_change_content, step_content
 from store import audit
 from store.db import transaction
 from store.models import AuditEvent, Batch, Signature, StepRecord, utcnow
@@ -25,6 +25,7 @@ from workflows.messages import (
     ReleaseRecordInput,
     SignatureIntent,
     Signer,
+    StateChangeRecordInput,
     StepRecorded,
     StepRecordInput,
     WeightReading,
@@ -186,6 +187,32 @@ class BatchRecordStore:
                 action=f"batch.{release.decision}",
                 subject=release.batch_id,
                 detail={"reason": release.reason, "sha256": digest},
+            )
+            return StepRecorded(0, digest, signature.id or 0)
+
+    def record_state_change(self, change: StateChangeRecordInput) -> StepRecorded:
+        """Hold, restart or abort: the signed decision, its reason, and the new state."""
+        key = f"{change.batch_id}/{change.update_id}"
+        with transaction(self.engine) as session:
+            existing = session.exec(select(Signature).where(Signature.key == key)).first()
+            if existing is not None:
+                assert existing.id is not None
+                return StepRecorded(0, existing.content_sha256, existing.id)
+            batch = self._batch(session, change.batch_id)
+            digest = sign_hash(state_change_content(change))
+            signature = self._add_signature(
+                session, key, change.batch_id, f"{change.batch_id}/state/{change.to_state}",
+                change.signature, digest,
+            )
+            batch.state = change.to_state
+            session.add(batch)
+            audit.append(
+                session,
+                key=f"{key}/audit",
+                actor=change.signature.signer.username,
+                action=f"batch.{change.to_state}",
+                subject=change.batch_id,
+                detail={"from": change.from_state, "reason": change.reason, "sha256": digest},
             )
             return StepRecorded(0, digest, signature.id or 0)
 

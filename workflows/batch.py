@@ -20,7 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from recipes.plan import CHECK, INSTRUCTION, MIX, WEIGH, PlanStep
     from workflows.messages import (
+        ABORT_MEANING,
+        ABORTED,
         COMPLETE,
+        HELD,
+        HOLD_MEANING,
         OPERATOR,
         PERFORMED,
         QA,
@@ -28,13 +32,18 @@ with workflow.unsafe.imports_passed_through():
         REJECTED_MEANING,
         RELEASED,
         RELEASED_MEANING,
+        RESTART_MEANING,
         RUNNING,
+        SUPERVISOR,
         BatchEvent,
         BatchInput,
         BatchResult,
         BatchView,
         CaptureWeightRequest,
+        CommentOutcome,
+        CommentRequest,
         CompleteStepRequest,
+        EventRecorded,
         MixInput,
         MixRun,
         ReadWeightInput,
@@ -44,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
         ReportInput,
         ReportRef,
         Signer,
+        StateChangeRecordInput,
+        StateChangeRequest,
         StateQuery,
         StepOutcome,
         StepRecorded,
@@ -99,6 +110,7 @@ class BatchWorkflow:
         self.readings: dict[str, WeightReading] = {}
         self.mix_runs: dict[str, MixRun] = {}
         self.mixing = False
+        self.hold_reason = ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
         # update validated meanwhile must see the state the first one leaves.
@@ -114,11 +126,17 @@ class BatchWorkflow:
             self.views[step.step_id].status = "active"
             if step.kind == MIX:
                 await self._mix(step)
-            await workflow.wait_condition(lambda s=step: self.views[s.step_id].status == "done")
-        self.index = len(self.plan.steps)
-        self.state = COMPLETE
-        await self._event("batch.completed", "system", {})
-        await workflow.wait_condition(lambda: self.state in (RELEASED, REJECTED))
+            await workflow.wait_condition(
+                lambda s=step: self.views[s.step_id].status == "done" or self.state == ABORTED
+            )
+            if self.state == ABORTED:
+                break
+        if self.state != ABORTED:
+            self.index = len(self.plan.steps)
+            self.state = COMPLETE
+            await self._event("batch.completed", "system", {})
+            await workflow.wait_condition(lambda: self.state in (RELEASED, REJECTED, ABORTED))
+        # Every batch that ends, released, rejected or aborted, gets its signed record.
         self.report = await workflow.execute_activity(
             "publish_report",
             ReportInput(batch_id=inp.batch_id),
@@ -130,9 +148,27 @@ class BatchWorkflow:
         return BatchResult(batch_id=inp.batch_id, state=self.state, report=self.report)
 
     async def _mix(self, step: PlanStep) -> None:
-        self.mixing = True
+        """Run the mix; a device failure holds the batch until a signed restart or abort."""
+        while self.state != ABORTED:
+            self.mixing = True
+            run = self._start_mix(step)
+            await workflow.wait_condition(lambda r=run: r.done() or self.state == ABORTED)
+            self.mixing = False
+            if not run.done():
+                run.cancel()
+                return
+            try:
+                self.mix_runs[step.step_id] = run.result()
+                return
+            except ActivityError as err:
+                self.state, self.hold_reason = HELD, _cause(err)
+                await self._event(f"mix.failed/{workflow.info().get_current_history_length()}",
+                                  "system", {"step": step.step_id, "error": self.hold_reason})
+                await workflow.wait_condition(lambda: self.state != HELD)
+
+    def _start_mix(self, step: PlanStep) -> workflow.ActivityHandle[MixRun]:
         duration = step.duration_s or 0
-        self.mix_runs[step.step_id] = await workflow.execute_activity(
+        return workflow.start_activity(
             "run_mix",
             MixInput(
                 batch_id=self.inp.batch_id,
@@ -146,7 +182,6 @@ class BatchWorkflow:
             heartbeat_timeout=timedelta(seconds=15),
             retry_policy=MIX_RETRY,
         )
-        self.mixing = False
 
     # --- operator actions ----------------------------------------------------
 
@@ -252,6 +287,61 @@ class BatchWorkflow:
     def _validate_release(self, req: ReleaseRequest) -> None:
         self._validate_release_request(req)
 
+    @workflow.update
+    async def hold(self, req: StateChangeRequest) -> ReleaseOutcome:
+        async with self.lock:
+            self._validate_state_change(req, HOLD_MEANING, (RUNNING,))
+            return await self._change_state(req, HELD)
+
+    @hold.validator
+    def _validate_hold(self, req: StateChangeRequest) -> None:
+        self._validate_state_change(req, HOLD_MEANING, (RUNNING,))
+
+    @workflow.update
+    async def restart(self, req: StateChangeRequest) -> ReleaseOutcome:
+        async with self.lock:
+            self._validate_state_change(req, RESTART_MEANING, (HELD,))
+            return await self._change_state(req, RUNNING)
+
+    @restart.validator
+    def _validate_restart(self, req: StateChangeRequest) -> None:
+        self._validate_state_change(req, RESTART_MEANING, (HELD,))
+
+    @workflow.update
+    async def abort(self, req: StateChangeRequest) -> ReleaseOutcome:
+        async with self.lock:
+            self._validate_state_change(req, ABORT_MEANING, (RUNNING, HELD, COMPLETE))
+            return await self._change_state(req, ABORTED)
+
+    @abort.validator
+    def _validate_abort(self, req: StateChangeRequest) -> None:
+        self._validate_state_change(req, ABORT_MEANING, (RUNNING, HELD, COMPLETE))
+
+    @workflow.update
+    async def comment(self, req: CommentRequest) -> CommentOutcome:
+        self._validate_comment_request(req)
+        update = workflow.current_update_info()
+        recorded = await workflow.execute_activity(
+            "record_event",
+            BatchEvent(
+                batch_id=self.inp.batch_id,
+                key=f"{self.inp.batch_id}/{update.id if update else 'comment'}",
+                action="comment.added",
+                state=self.state,
+                actor=req.author.username,
+                at=workflow.now().isoformat(),
+                detail={"step": req.step_id, "comment": req.text},
+            ),
+            result_type=EventRecorded,
+            retry_policy=RECORD_RETRY,
+            **RECORD_TIMEOUTS,
+        )
+        return CommentOutcome(event_id=recorded.event_id)
+
+    @comment.validator
+    def _validate_comment(self, req: CommentRequest) -> None:
+        self._validate_comment_request(req)
+
     @workflow.query
     def view(self, _: StateQuery) -> BatchView:
         current = self.plan.steps[self.index].step_id if self.index < len(self.plan.steps) else None
@@ -263,6 +353,7 @@ class BatchWorkflow:
             pending_reading=self.readings.get(current) if current else None,
             mixing=self.mixing,
             report=self.report,
+            hold_reason=self.hold_reason if self.state == HELD else "",
         )
 
     # --- rules (shared by validators and handlers) ---------------------------
@@ -372,6 +463,64 @@ class BatchWorkflow:
         if meaning == REJECTED_MEANING and not req.reason.strip():
             raise ApplicationError("Give the reason for rejecting the batch.", type="Missing")
         return RELEASED if meaning == RELEASED_MEANING else REJECTED
+
+    def _validate_state_change(
+        self, req: StateChangeRequest, meaning: str, allowed: tuple[str, ...]
+    ) -> None:
+        signer = req.signature.signer
+        if self.state not in allowed:
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; it cannot be {meaning} now.",
+                type="WrongState",
+            )
+        if not ({SUPERVISOR, QA} & set(signer.roles)):
+            raise ApplicationError(
+                f"{signer.full_name} needs the supervisor or QA role to sign '{meaning}'.",
+                type="NotPermitted",
+            )
+        if req.signature.meaning != meaning:
+            raise ApplicationError(f"This action is signed with the meaning '{meaning}'.")
+        if not req.reason.strip():
+            raise ApplicationError(f"Give the reason the batch is {meaning}.", type="Missing")
+
+    def _validate_comment_request(self, req: CommentRequest) -> None:
+        if self.state in (RELEASED, REJECTED, ABORTED):
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; its record is closed.",
+                type="WrongState",
+            )
+        if not ({OPERATOR, SUPERVISOR, QA} & set(req.author.roles)):
+            raise ApplicationError("Only operators, supervisors and QA comment on a batch.",
+                                   type="NotPermitted")
+        if req.step_id and self.plan.step(req.step_id) is None:
+            raise ApplicationError(f"Step {req.step_id} is not part of this batch.",
+                                   type="WrongStep")
+        if not req.text.strip() or len(req.text) > 2000:
+            raise ApplicationError("A comment needs 1 to 2000 characters.", type="BadValue")
+
+    async def _change_state(self, req: StateChangeRequest, to_state: str) -> ReleaseOutcome:
+        update = workflow.current_update_info()
+        recorded = await workflow.execute_activity(
+            "record_state_change",
+            StateChangeRecordInput(
+                batch_id=self.inp.batch_id,
+                update_id=update.id if update else to_state,
+                from_state=self.state,
+                to_state=to_state,
+                reason=req.reason,
+                signature=req.signature,
+            ),
+            result_type=StepRecorded,
+            retry_policy=RECORD_RETRY,
+            **RECORD_TIMEOUTS,
+        )
+        self.state = to_state
+        self.hold_reason = req.reason if to_state == HELD else ""
+        return ReleaseOutcome(
+            state=to_state,
+            content_sha256=recorded.content_sha256,
+            signature_id=recorded.signature_id,
+        )
 
     # --- helpers ---------------------------------------------------------------
 

@@ -13,18 +13,24 @@ from recipes.plan import BatchPlan
 
 # Batch states (ISA-88 names where they exist).
 RUNNING = "running"
+HELD = "held"  # stopped by a supervisor or QA; nothing may be done until restarted
 COMPLETE = "complete"  # every step done; awaiting QA review
 RELEASED = "released"
 REJECTED = "rejected"
+ABORTED = "aborted"
 
 # Signature meanings (21 CFR 11.50(a)(3)).
 PERFORMED = "performed"
 APPROVED = "approved"
 RELEASED_MEANING = "released"
 REJECTED_MEANING = "rejected"
+HOLD_MEANING = "held"
+RESTART_MEANING = "restarted"
+ABORT_MEANING = "aborted"
 
 # Roles the workflow checks in its validators.
 OPERATOR = "operator"
+SUPERVISOR = "supervisor"
 QA = "qa"
 
 
@@ -122,6 +128,26 @@ class ReleaseRequest:
 
 
 @dataclass
+class StateChangeRequest:
+    """Hold, restart or abort: a signed decision with a reason (the meaning says which)."""
+
+    signature: SignatureIntent
+    reason: str
+
+
+@dataclass
+class CommentRequest:
+    step_id: str
+    author: Signer
+    text: str
+
+
+@dataclass
+class CommentOutcome:
+    event_id: int
+
+
+@dataclass
 class ReleaseOutcome:
     state: str
     content_sha256: str
@@ -158,6 +184,7 @@ class BatchView:
     pending_reading: WeightReading | None = None
     mixing: bool = False
     report: ReportRef | None = None
+    hold_reason: str = ""
 
 
 # --- activities ---------------------------------------------------------------
@@ -238,6 +265,16 @@ class ReleaseRecordInput:
     batch_id: str
     update_id: str
     decision: str  # released | rejected
+    reason: str
+    signature: SignatureIntent
+
+
+@dataclass
+class StateChangeRecordInput:
+    batch_id: str
+    update_id: str
+    from_state: str
+    to_state: str
     reason: str
     signature: SignatureIntent
 

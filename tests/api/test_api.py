@@ -219,3 +219,59 @@ class TestPages:
         assert r.status_code == 303
         page = await api.http.get("/", cookies={"ebr_session": r.cookies["ebr_session"]})
         assert page.status_code == 200 and "VC-BLEND" in page.text
+
+
+class TestSupervisorActions:
+    async def test_hold_and_restart_are_signed_with_a_reason(self, api):
+        await api.approve_example()
+        await api.start_batch("B-HOLD")
+        sup = await api.login("supervisor")
+        body = {"password": demo_user("supervisor").password, "reason": "Dust alarm"}
+        r = await api.http.post("/api/v1/batches/B-HOLD/hold", json=body, headers=sup)
+        assert r.status_code == 200, r.text
+        batch = await api.http.get("/api/v1/batches/B-HOLD", headers=sup)
+        assert batch.json()["execution"]["state"] == "held"
+        assert batch.json()["execution"]["hold_reason"] == "Dust alarm"
+        again = await api.http.post("/api/v1/batches/B-HOLD/hold", json=body, headers=sup)
+        assert again.status_code == 409 and error(again)["code"] == "wrong_state"
+        r = await api.http.post("/api/v1/batches/B-HOLD/restart", json=body, headers=sup)
+        assert r.status_code == 200 and r.json()["state"] == "running"
+
+    async def test_operator_cannot_hold(self, api):
+        await api.approve_example()
+        await api.start_batch("B-OPHOLD")
+        op = await api.login("operator")
+        r = await api.http.post("/api/v1/batches/B-OPHOLD/hold",
+                                json={"password": demo_user("operator").password, "reason": "x"},
+                                headers=op)
+        assert r.status_code == 403
+
+    async def test_comment_on_a_step(self, api):
+        await api.approve_example()
+        batch = await api.start_batch("B-NOTE")
+        op = await api.login("operator")
+        r = await api.http.post(f"/api/v1/batches/B-NOTE/steps/{batch['steps'][0]}/comments",
+                                json={"text": "Scale recalibrated this morning"}, headers=op)
+        assert r.status_code == 200, r.text
+
+
+class TestEngineUnavailable:
+    async def test_update_without_a_worker_is_503_and_says_to_retry(self, api, temporal_env,
+                                                                  monkeypatch):
+        from api import routes_batches
+        from store.batch_record import BatchRecordStore
+        from tests.sample_plan import PLAN
+        from workflows.batch import BatchWorkflow
+        from workflows.messages import BatchInput
+
+        monkeypatch.setattr(routes_batches, "ACCEPT_TIMEOUT_S", 1.0)
+        store: BatchRecordStore = api.http._transport.app.state.services.records  # type: ignore[attr-defined]
+        store.create_batch("B-NOWORKER", PLAN, {"scale": "SCALE-01"}, "sup")
+        await temporal_env.client.start_workflow(
+            BatchWorkflow.run, BatchInput("B-NOWORKER", PLAN, {"scale": "SCALE-01"}, "sup"),
+            id="B-NOWORKER", task_queue="nobody-polls-this-queue",
+        )
+        r = await api.http.post("/api/v1/batches/B-NOWORKER/steps/d/w/weigh-a/weigh",
+                                headers=await api.login("operator"))
+        assert r.status_code == 503
+        assert "same Idempotency-Key" in error(r)["message"]

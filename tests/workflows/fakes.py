@@ -34,6 +34,7 @@ class FakeScale:
 @dataclass
 class FakeMixer:
     polls_to_finish: int = 2
+    stops_midway: bool = False  # the mixer trips: running and complete both go off
     starts: list[tuple[int, int]] = field(default_factory=list)
     _polls: int = 0
 
@@ -45,6 +46,9 @@ class FakeMixer:
         self._polls += 1
         done = self._polls > self.polls_to_finish
         speed, duration = self.starts[-1] if self.starts else (0, 0)
+        if self.stops_midway:
+            return MixerStatus(running=False, complete=False, speed_rpm=0, elapsed_s=1,
+                               setpoint_rpm=speed, setpoint_s=duration)
         return MixerStatus(
             running=not done, complete=done, speed_rpm=speed,
             elapsed_s=duration if done else 0, setpoint_rpm=speed, setpoint_s=duration,

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from store.audit import verify_chain
 from store.models import Signature, StepRecord
@@ -25,8 +27,11 @@ from tests.workflows.rig import (
 from workflows.batch import BatchWorkflow
 from workflows.messages import (
     CaptureWeightRequest,
+    CommentRequest,
     CompleteStepRequest,
     ReleaseRequest,
+    Signer,
+    StateChangeRequest,
     StateQuery,
 )
 
@@ -165,3 +170,85 @@ class TestRetriesApplyOnce:
         kind = await refused(handle, BatchWorkflow.complete_step,
                              CompleteStepRequest("d/w/weigh-a", sign(OTHER_OPERATOR)))
         assert kind == "Duplicate"
+
+
+SUPERVISOR = Signer(user_id=4, username="sup", full_name="Sam Supervisor", roles=["supervisor"])
+
+
+def change(signer: Signer, meaning: str, reason: str = "Line stopped for cleaning") -> (
+    StateChangeRequest
+):
+    return StateChangeRequest(sign(signer, meaning), reason)
+
+
+class TestHoldRestartAbort:
+    async def test_held_batch_refuses_steps_until_restarted(self, rig):
+        handle = await rig.start()
+        held = await handle.execute_update(BatchWorkflow.hold, change(SUPERVISOR, "held"))
+        assert held.state == "held"
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        assert view.state == "held" and view.hold_reason == "Line stopped for cleaning"
+        kind = await refused(handle, BatchWorkflow.capture_weight,
+                             CaptureWeightRequest("d/w/weigh-a", OPERATOR))
+        assert kind == "WrongState"
+        await handle.execute_update(BatchWorkflow.restart, change(SUPERVISOR, "restarted"))
+        await weigh_and_complete(handle, rig, "1200.00")
+        assert rig.store.get_batch(handle.id).state == "running"
+
+    async def test_hold_needs_a_reason_and_the_right_role(self, rig):
+        handle = await rig.start()
+        assert await refused(handle, BatchWorkflow.hold, change(SUPERVISOR, "held", " ")) == (
+            "Missing"
+        )
+        assert await refused(handle, BatchWorkflow.hold, change(OPERATOR, "held")) == (
+            "NotPermitted"
+        )
+        assert await refused(handle, BatchWorkflow.restart,
+                             change(SUPERVISOR, "restarted")) == "WrongState"
+
+    async def test_abort_ends_the_batch_with_a_signed_record(self, rig):
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1200.00")
+        await handle.execute_update(BatchWorkflow.abort, change(QA_USER, "aborted", "Spill"))
+        result = await handle.result()
+        assert result.state == "aborted" and result.report is not None
+        assert rig.store.get_batch(handle.id).state == "aborted"
+        with pytest.raises(RPCError, match="completed"):  # the workflow has ended
+            await handle.execute_update(BatchWorkflow.comment,
+                                        CommentRequest("", OPERATOR, "late note"))
+
+    async def test_mixer_failure_holds_the_batch_and_restart_runs_the_mix_again(self, rig):
+        rig.mixer.stops_midway = True
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1200.00")
+        view = await wait_for_state(handle, "held")
+        assert "stopped before the mix was complete" in view.hold_reason
+        rig.mixer.stops_midway = False
+        await handle.execute_update(BatchWorkflow.restart,
+                                    change(SUPERVISOR, "restarted", "Mixer reset"))
+        await complete_when_mixed(handle)
+        assert len(rig.mixer.starts) == 2
+
+
+class TestComments:
+    async def test_comment_is_recorded_in_the_audit_trail(self, rig):
+        handle = await rig.start()
+        await handle.execute_update(BatchWorkflow.comment,
+                                    CommentRequest("d/w/weigh-a", OPERATOR, "Bag torn; used new"))
+        audit = rig.store.assemble_record(handle.id)["audit"]
+        assert any(a["action"] == "comment.added" and "Bag torn" in a["detail"] for a in audit)
+
+    async def test_empty_comment_is_refused(self, rig):
+        handle = await rig.start()
+        kind = await refused(handle, BatchWorkflow.comment, CommentRequest("", OPERATOR, "  "))
+        assert kind == "BadValue"
+
+
+async def wait_for_state(handle, state: str, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        if view.state == state:
+            return view
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"batch never reached {state}")

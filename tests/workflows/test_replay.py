@@ -15,9 +15,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.workflows.rig import QA_USER, run_to_complete, sign
+from tests.workflows.rig import OPERATOR, QA_USER, run_to_complete, sign
 from workflows.batch import BatchWorkflow
-from workflows.messages import ReleaseRequest
+from workflows.messages import CommentRequest, ReleaseRequest, Signer, StateChangeRequest
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -37,9 +37,23 @@ def test_there_is_at_least_one_saved_history():
 
 
 @pytest.mark.skipif(not os.environ.get("EBR_RECORD_HISTORIES"), reason="records on request")
-@pytest.mark.parametrize("scenario", ["released-with-excursion", "rejected"])
+@pytest.mark.parametrize(
+    "scenario", ["released-with-excursion", "rejected", "held-restarted-aborted"]
+)
 async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-def]
     handle = await rig.start(batch_id=f"history-{scenario}")
+    if scenario == "held-restarted-aborted":
+        sup = Signer(4, "sup", "Sam Supervisor", ["supervisor"])
+        await handle.execute_update(BatchWorkflow.hold, StateChangeRequest(sign(sup, "held"), "x"))
+        await handle.execute_update(BatchWorkflow.restart,
+                                    StateChangeRequest(sign(sup, "restarted"), "y"))
+        await handle.execute_update(BatchWorkflow.comment, CommentRequest("", OPERATOR, "note"))
+        await handle.execute_update(BatchWorkflow.abort,
+                                    StateChangeRequest(sign(QA_USER, "aborted"), "z"))
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / f"{scenario}.json").write_text(history.to_json())
+        return
     await run_to_complete(handle, rig, lod="2.5" if "excursion" in scenario else "1.0")
     if scenario == "rejected":
         req = ReleaseRequest(sign(QA_USER, "rejected"), reason="LOD out of trend")
