@@ -124,6 +124,18 @@ def _type_message(expected: str | list[str], instance: Any, schema: Mapping[str,
     wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     message = f"expected {wanted}, got {_describe(instance)}"
     if "number" in names and isinstance(instance, str):
+        if _SEXAGESIMAL.match(instance):
+            return (
+                f"{message}; YAML 1.1 would read {instance} as a base-60 number "
+                f"({_sexagesimal(instance)}), so ebr refuses it: write one plain number and "
+                "put the unit in 'unit' (e.g. 90 with unit: min)"
+            )
+        if _LEADING_ZERO.match(instance):
+            plain = _LEADING_ZEROS.sub(r"\1", instance)
+            return (
+                f"{message}; leading zeros are not allowed (YAML 1.1 would read {instance} as "
+                f"an octal number): write {plain}"
+            )
         try:
             Decimal(instance.replace("_", "").strip())
         except ArithmeticError:
@@ -135,8 +147,29 @@ def _type_message(expected: str | list[str], instance: Any, schema: Mapping[str,
             return f"{message}; expected {_lower_first(schema)}"
         return f'{message}; put it in quotes: "{instance}"'
     if "boolean" in names and isinstance(instance, str):
+        if instance.lower() in _YAML11_BOOLEANS:
+            return (
+                f"{message}; '{instance}' is a boolean only in YAML 1.1, so ebr does not guess: "
+                "write true or false"
+            )
         return f"{message}; write true or false"
     return message
+
+
+# YAML 1.1 spellings that a YAML 1.1 reader turns into numbers or booleans; the recipe
+# loader keeps them as text, and these patterns let the message say why it is refused.
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+(?:\.[0-9]*)?\Z")
+_LEADING_ZEROS = re.compile(r"^([-+]?)0+(?=[0-9])")
+_YAML11_BOOLEANS = frozenset({"y", "yes", "n", "no", "on", "off"})
+
+
+def _sexagesimal(text: str) -> str:
+    sign = -1 if text.startswith("-") else 1
+    total = Decimal(0)
+    for part in text.lstrip("-+").replace("_", "").split(":"):
+        total = total * 60 + Decimal(part)
+    return format(sign * total, "f")
 
 
 def _describe(instance: Any) -> str:

@@ -4,8 +4,13 @@ Why not `yaml.safe_load`: it silently keeps the last of two duplicate keys, expa
 bombs when the data is walked, reads `yes`/`no`/`on`/`off` as booleans, `1:30` as 90 and
 `0.1` as a binary float. A recipe is a controlled document, so this loader is stricter:
 
-* Input is capped at `MAX_BYTES` (1 MiB of UTF-8) and nesting at `MAX_DEPTH` levels, both
-  checked before anything is built (depth while composing, so deep input never recurses far).
+* Input is capped at `MAX_BYTES` (1 MiB of UTF-8), nesting at `MAX_DEPTH` levels and the
+  number of YAML nodes at `MAX_NODES`, all checked before anything is built (depth and count
+  while composing, so deep or wide input never recurses far or runs long). PyYAML's pure-Python
+  parser needs ~60 us a node (a 1 MiB list of half a million numbers took 23 s), so when
+  libyaml is present its C parser supplies the events (~10 us a node) to the same strict
+  composer; only a text libyaml calls a syntax error is parsed again in pure Python, for
+  PyYAML's messages (bounded: the error comes before the node limit is reached).
 * Anchors and aliases (`&name`, `*name`, and so `<<` merges) are rejected outright rather
   than counted: a recipe is short, reuse belongs in the recipe language, and an error that
   points into shared YAML would point at the wrong place. This also makes alias bombs
@@ -33,14 +38,27 @@ from decimal import Decimal
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import BaseResolver
+from yaml.scanner import Scanner
 
 from recipes.errors import PathPart, Problem, RecipeError, format_path
+
+try:  # libyaml, shipped in PyYAML's wheels: only speed depends on it, never the result
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    _CParser = None
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 30
+# A recipe of several hundred phases has a few thousand nodes (the example has ~250); this
+# bounds the pure-Python parse of anything accepted to well under a second.
+MAX_NODES = 20_000
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -91,18 +109,22 @@ class _Rejected(Exception):
         self.message = message
 
 
-class RecipeYamlLoader(yaml.SafeLoader):
-    """SafeLoader with strict scalar rules, no anchors/aliases and bounded nesting.
-
-    Use `load_yaml`; this class only composes nodes (construction is done by `load_yaml`
-    so every problem can be collected with its path).
-    """
+class _RecipeResolver(BaseResolver):
+    """Only the implicit types of the module docstring (registered below)."""
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+
+class _StrictComposer(Composer):
+    """Composer with no anchors/aliases, bounded nesting and a bounded number of nodes.
+
+    Use `load_yaml`; the loaders only compose nodes (construction is done by `load_yaml`
+    so every problem can be collected with its path).
+    """
+
+    def _start_strict(self) -> None:
         self._path: list[PathPart] = []
+        self._nodes = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         event = self.peek_event()
@@ -110,7 +132,10 @@ class RecipeYamlLoader(yaml.SafeLoader):
         pushed = parent is not None and index is not None
         if pushed:
             self._path.append(index if isinstance(index, int) else _key_text(index))
+        self._nodes += 1
         try:
+            if self._nodes > MAX_NODES:
+                raise _Rejected(line, column, self._path, _TOO_MANY_NODES)
             if isinstance(event, AliasEvent):
                 raise _Rejected(
                     line,
@@ -128,23 +153,54 @@ class RecipeYamlLoader(yaml.SafeLoader):
                     f"'&{event.anchor}' and write repeated values out in full",
                 )
             if len(self._path) >= MAX_DEPTH:
-                raise _Rejected(
-                    line,
-                    column,
-                    self._path,
-                    f"nested deeper than {MAX_DEPTH} levels; a recipe never needs that, check "
-                    "the indentation and brackets",
-                )
+                raise _Rejected(line, column, self._path, _TOO_DEEP)
             return super().compose_node(parent, index)
         finally:
             if pushed:
                 self._path.pop()
 
 
-RecipeYamlLoader.add_implicit_resolver(_NULL_TAG, _NULL_RE, ["~", "n", "N", ""])
-RecipeYamlLoader.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
-RecipeYamlLoader.add_implicit_resolver(_INT_TAG, _INT_RE, list("-0123456789"))
-RecipeYamlLoader.add_implicit_resolver(_FLOAT_TAG, _DECIMAL_RE, list("-0123456789"))
+_TOO_MANY_NODES = (
+    f"the file has more than {MAX_NODES} YAML values (keys, numbers, texts, lists); a master "
+    "recipe never needs that many: split the process into several recipes"
+)
+_TOO_DEEP = (
+    f"nested deeper than {MAX_DEPTH} levels; a recipe never needs that, check the indentation "
+    "and brackets"
+)
+
+
+_RecipeResolver.add_implicit_resolver(_NULL_TAG, _NULL_RE, ["~", "n", "N", ""])
+_RecipeResolver.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
+_RecipeResolver.add_implicit_resolver(_INT_TAG, _INT_RE, list("-0123456789"))
+_RecipeResolver.add_implicit_resolver(_FLOAT_TAG, _DECIMAL_RE, list("-0123456789"))
+
+
+class RecipeYamlLoader(_StrictComposer, Reader, Scanner, Parser, _RecipeResolver):
+    """The strict composer on PyYAML's pure-Python reader, scanner and parser."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _RecipeResolver.__init__(self)
+        self._start_strict()
+
+
+_FastRecipeYamlLoader: type[_StrictComposer] | None = None
+if _CParser is not None:
+
+    class _FastLoader(_StrictComposer, _CParser, _RecipeResolver):  # type: ignore[misc,valid-type]
+        """The strict composer on libyaml's event parser."""
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            Composer.__init__(self)
+            _RecipeResolver.__init__(self)
+            self._start_strict()
+
+    _FastRecipeYamlLoader = _FastLoader
 
 
 def _key_text(node: Any) -> str:
@@ -168,10 +224,8 @@ def load_yaml(text: str, source: str = "<recipe>") -> Any:
             f"the file is {size} bytes; recipes are limited to {MAX_BYTES} bytes (1 MiB). "
             "Split it or remove what does not belong in a master recipe",
         )
-    loader: RecipeYamlLoader | None = None
     try:
-        loader = RecipeYamlLoader(text)
-        node = loader.get_single_node()
+        node = _compose(text)
     except _Rejected as rejected:
         raise RecipeError.single(
             source, rejected.message, rejected.line, format_path(rejected.path), rejected.column
@@ -180,9 +234,6 @@ def load_yaml(text: str, source: str = "<recipe>") -> Any:
         raise RecipeError([_syntax_problem(exc, source)]) from None
     except yaml.YAMLError as exc:
         raise RecipeError([_reader_problem(exc, text, source)]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
     if node is None:
         raise RecipeError.single(
             source, "the file is empty; a recipe starts with the line 'ebr_recipe: 1'", 1
@@ -192,6 +243,25 @@ def load_yaml(text: str, source: str = "<recipe>") -> Any:
     if problems:
         raise RecipeError(problems)
     return data
+
+
+def _compose(text: str) -> Node | None:
+    # Reader checks the whole text for characters YAML forbids, as the pure-Python path
+    # would, so both paths accept exactly the same texts.
+    Reader(text)
+    if _FastRecipeYamlLoader is not None:
+        fast = _FastRecipeYamlLoader(text)
+        try:
+            return fast.get_single_node()  # type: ignore[attr-defined,no-any-return]
+        except yaml.YAMLError:
+            pass  # parsed again below, for PyYAML's own wording of the error
+        finally:
+            fast.dispose()  # type: ignore[attr-defined]
+    loader = RecipeYamlLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
@@ -205,6 +275,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
             "",
             "a recipe file holds exactly one YAML document: remove the '---' line and "
             "everything after it, or put the second recipe in its own file",
+            column,
         )
     message = f"YAML syntax error: {exc.problem or exc.context}"
     if exc.context and exc.problem and exc.context_mark is not None:
