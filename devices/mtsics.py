@@ -37,7 +37,12 @@ POLL_INTERVAL_S = 0.1
 
 # The weight field of S/SI/T answers: right-aligned value (the sign may be separated
 # from the digits by padding), then the unit.
-_WEIGHT_BODY = re.compile(r"^(?P<sign>[-+]?)\s*(?P<digits>\d+(?:\.\d+)?)\s+(?P<unit>\S+)$")
+# ASCII digits only, at most 12 before and 6 after the point (no balance shows more);
+# the unit is letters only (g, kg, mg, ct, lb, oz, ozt, dwt, ...), so a corrupted line
+# never turns into a number or a unit by accident.
+_WEIGHT_BODY = re.compile(
+    r"^(?P<sign>[-+]?) *(?P<digits>[0-9]{1,12}(?:\.[0-9]{1,6})?) +(?P<unit>[A-Za-z]{1,8})\Z"
+)
 _QUOTED = re.compile(r'"([^"]*)"')
 # Older I2 answers pack "<type> <capacity> <unit>" in one string; newer ones split them.
 _CAPACITY_SUFFIX = re.compile(r"\s+[-+]?\d+(?:\.\d+)?\s+\S+$")
@@ -310,6 +315,9 @@ class MtSicsScale:
             raise self._unparsable(repr(data), expected) from exc
 
     def _parse(self, line: str) -> _Frame:
+        # Printable ASCII only: control characters mean line noise, not an answer.
+        if any(not " " <= ch <= "~" for ch in line):
+            raise self._unparsable(line, "printable ASCII (line noise, wrong baud rate?)")
         parts = line.split(maxsplit=2)
         if not parts:
             raise self._unparsable(line, "an MT-SICS answer")
@@ -334,6 +342,7 @@ class MtSicsScale:
         return ScaleReading(
             value=value, unit=match["unit"], stable=stable, raw_frames=tuple(raw_frames)
         )
+
 
     def _raise_for_status(self, frame: _Frame, action: str) -> NoReturn:
         """Turn a non-success status into the matching exception."""
@@ -366,3 +375,29 @@ class MtSicsScale:
             "scale's interface is set to MT-SICS and that nothing else is on the line",
             raw=raw,
         )
+
+
+def parse_weight_answer(data: bytes, *, label: str = "scale") -> ScaleReading:
+    """Interpret one complete answer line to `S`/`SI` (CRLF removed) without any I/O.
+
+    The same code path `stable_weight` uses for each line, so it can be fuzzed: the
+    result is a reading (`stable` tells S from D) or a ScaleError, never another
+    exception and never a value from a line that is not a well-formed weight answer.
+    """
+    scale = MtSicsScale(ScaleSettings(url="", name=label))
+    try:
+        line = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise scale._unparsable(repr(data), "an ASCII line (wrong baud rate or parity?)") from exc
+    frame = scale._parse(line)
+    if frame.ident in _GENERIC_ERRORS:
+        raise ScaleCommandError(
+            f"Scale {label} {_GENERIC_ERRORS[frame.ident]} (answered {frame.raw!r})",
+            code=frame.ident,
+            raw=frame.raw,
+        )
+    if frame.ident not in ("S", "SI"):
+        raise scale._unparsable(frame.raw, "an answer to 'S'")
+    if frame.status in ("S", "D"):
+        return scale._reading(frame, stable=frame.status == "S", raw_frames=[frame.raw])
+    scale._raise_for_status(frame, "weigh")
