@@ -16,6 +16,7 @@ from workflows.messages import (
     StateChangeRecordInput,
     StepRecorded,
     StepRecordInput,
+    VerificationRecordInput,
 )
 
 
@@ -37,6 +38,11 @@ class RecordActivities:
     def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
         with _business_errors():
             return self.store.record_release(release)
+
+    @activity.defn(name="record_verification")
+    def record_verification(self, verification: VerificationRecordInput) -> StepRecorded:
+        with _business_errors():
+            return self.store.record_verification(verification)
 
     @activity.defn(name="record_state_change")
     def record_state_change(self, change: StateChangeRecordInput) -> StepRecorded:

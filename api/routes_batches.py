@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, UserDep, require_role
 from api.errors import UPDATE_STATUS, ApiError
-from api.schemas import BatchCreate, Comment, Release, StateChange, StepComplete
+from api.schemas import BatchCreate, Comment, Correction, Release, StateChange, StepComplete
 from reports.publish import sha256_hex
 from store.models import Batch
 from workflows.batch import BatchWorkflow
@@ -39,14 +39,17 @@ from workflows.messages import (
     QA,
     RESTART_MEANING,
     SUPERVISOR,
+    VERIFIED,
     BatchInput,
     CaptureWeightRequest,
     CommentRequest,
     CompleteStepRequest,
+    CorrectValueRequest,
     ReleaseRequest,
     Signer,
     StateChangeRequest,
     StateQuery,
+    VerifyStepRequest,
 )
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
@@ -136,6 +139,47 @@ async def complete_step(
     )
     outcome = await _update(svc, batch_id, BatchWorkflow.complete_step, req, key)
     return asdict(outcome)
+
+
+@router.post("/{batch_id}/steps/{step_id:path}/verify")
+async def verify_step(
+    batch_id: str,
+    step_id: str,
+    body: StepComplete,
+    svc: ServicesDep,
+    user: UserDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """A second person's signature on a performed step (the recipe names their role)."""
+    batch = _batch(svc, batch_id)
+    planned = next(
+        (s for s in json.loads(batch.plan_json)["steps"] if s["step_id"] == step_id), None
+    )
+    if planned is None or not planned.get("verify_role"):
+        raise ApiError(409, "wrong_step", f"Step {step_id} does not need verification.")
+    intent = await asyncio.to_thread(
+        svc.users.sign, user, body.password, VERIFIED, planned["verify_role"]
+    )
+    req = VerifyStepRequest(step_id=step_id, signature=intent)
+    return asdict(await _update(svc, batch_id, BatchWorkflow.verify_step, req, key))
+
+
+@router.post("/{batch_id}/steps/{step_id:path}/correct")
+async def correct_value(
+    batch_id: str,
+    step_id: str,
+    body: Correction,
+    svc: ServicesDep,
+    user: UserDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Replace an entered value with a reason; the original stays in the record."""
+    _batch(svc, batch_id)
+    role = OPERATOR if OPERATOR in user.role_list else SUPERVISOR
+    intent = await asyncio.to_thread(svc.users.sign, user, body.password, PERFORMED, role)
+    req = CorrectValueRequest(step_id=step_id, value=body.value, reason=body.reason,
+                              signature=intent)
+    return asdict(await _update(svc, batch_id, BatchWorkflow.correct_value, req, key))
 
 
 @router.post("/{batch_id}/release")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,47 @@ class RecipeSummary(BaseModel):
     approved_by: str | None
 
 
+class RecipeReason(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="why, for the audit trail")
+
+
+class RecipeHistoryEntry(BaseModel):
+    at: str
+    actor: str
+    action: str
+    detail: dict[str, str]
+
+
+class RecipeDetail(RecipeSummary):
+    created_by: str
+    created_at: str
+    approved_at: str | None
+    yaml: str = Field(description="the exact stored text; its SHA-256 is `sha256`")
+    history: list[RecipeHistoryEntry]
+
+
+class RecipeChange(BaseModel):
+    kind: Literal["added", "removed", "moved", "changed"]
+    subject: str
+    detail: str
+
+
+class RecipeDiff(BaseModel):
+    recipe_id: str
+    base: str
+    other: str
+    changes: list[RecipeChange]
+
+
+class RecipeCompileRequest(Strict):
+    batch_size: Decimal | None = Field(default=None, gt=0, description="default: nominal")
+
+
+class RecipeCompiled(BaseModel):
+    plan: dict[str, Any] = Field(description="the BatchPlan, as `ebr recipe compile` prints it")
+    plan_sha256: str = Field(description="SHA-256 of the plan's canonical JSON")
+
+
 class BatchCreate(Strict):
     batch_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     recipe_id: str
@@ -63,6 +104,11 @@ class StepComplete(SignRequest):
 class Release(SignRequest):
     decision: Literal["released", "rejected"]
     reason: str = Field(default="", max_length=2000)
+
+
+class Correction(SignRequest):
+    value: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class StateChange(SignRequest):

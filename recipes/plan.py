@@ -65,6 +65,8 @@ class PlanStep:
     value_label: str | None = None
     duration_s: int | None = None
     speed_rpm: int | None = None
+    # A second person holding this role must verify the step (four-eyes principle).
+    verify_role: str | None = None
 
 
 @dataclass(frozen=True)

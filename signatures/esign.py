@@ -15,6 +15,7 @@ from workflows.messages import (
     SignatureIntent,
     StateChangeRecordInput,
     StepRecordInput,
+    VerificationRecordInput,
 )
 
 
@@ -29,7 +30,7 @@ def _manifestation(sig: SignatureIntent) -> dict[str, Any]:
 
 
 def step_content(step: StepRecordInput) -> dict[str, Any]:
-    return {
+    content = {
         "kind": "step",
         "batch_id": step.batch_id,
         "step_id": step.step_id,
@@ -37,6 +38,20 @@ def step_content(step: StepRecordInput) -> dict[str, Any]:
         "values": dict(step.values),
         "reading": asdict(step.reading) if step.reading else None,
         "signature": _manifestation(step.signature),
+    }
+    if step.reason:
+        content["correction_reason"] = step.reason
+    return content
+
+
+def verification_content(verification: VerificationRecordInput) -> dict[str, Any]:
+    """The verifier attests to the performed record, identified by its signed hash."""
+    return {
+        "kind": "verification",
+        "batch_id": verification.batch_id,
+        "step_id": verification.step_id,
+        "step_sha256": verification.step_sha256,
+        "signature": _manifestation(verification.signature),
     }
 
 

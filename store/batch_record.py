@@ -15,7 +15,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from recipes.plan import BatchPlan
-from signatures.esign import release_content, sign_hash, state_change_content, step_content
+from signatures.esign import (
+    release_content,
+    sign_hash,
+    state_change_content,
+    step_content,
+    verification_content,
+)
 from store import audit
 from store.db import transaction
 from store.models import AuditEvent, Batch, Signature, StepRecord, utcnow
@@ -28,6 +34,7 @@ from workflows.messages import (
     StateChangeRecordInput,
     StepRecorded,
     StepRecordInput,
+    VerificationRecordInput,
     WeightReading,
 )
 
@@ -131,6 +138,9 @@ class BatchRecordStore:
                 assert existing.id is not None
                 return StepRecorded(existing.id, existing.content_sha256, existing.signature_id)
             self._batch(session, step.batch_id)
+            previous = self._latest(session, step.batch_id, step.step_id)
+            if step.reason and previous is None:
+                raise RecordError(f"Step {step.step_id} has no recorded value to correct.")
             digest = sign_hash(step_content(step))
             signature = self._add_signature(
                 session, key, step.batch_id, f"{step.batch_id}/{step.step_id}", step.signature,
@@ -148,19 +158,49 @@ class BatchRecordStore:
                 comment=step.values.get("comment", ""),
                 content_sha256=digest,
                 signature_id=signature.id or 0,
+                version=previous.version + 1 if previous and step.reason else 1,
+                supersedes_id=previous.id if previous and step.reason else None,
+                reason=step.reason,
             )
             session.add(record)
+            detail = {"result": step.result, "sha256": digest, **step.values}
+            if step.reason and previous is not None:
+                detail |= {"reason": step.reason, "old_values": previous.values_json}
             audit.append(
                 session,
                 key=f"{key}/audit",
                 actor=step.signature.signer.username,
-                action="step.completed",
+                action="step.corrected" if step.reason else "step.completed",
                 subject=f"{step.batch_id}/{step.step_id}",
-                detail={"result": step.result, "sha256": digest, **step.values},
+                detail=detail,
             )
             session.flush()
             assert record.id is not None
             return StepRecorded(record.id, digest, signature.id or 0)
+
+    def record_verification(self, verification: VerificationRecordInput) -> StepRecorded:
+        key = f"{verification.batch_id}/{verification.update_id}"
+        with transaction(self.engine) as session:
+            existing = session.exec(select(Signature).where(Signature.key == key)).first()
+            if existing is not None:
+                assert existing.id is not None
+                return StepRecorded(0, existing.content_sha256, existing.id)
+            self._batch(session, verification.batch_id)
+            digest = sign_hash(verification_content(verification))
+            subject = f"{verification.batch_id}/{verification.step_id}"
+            signature = self._add_signature(
+                session, key, verification.batch_id, f"{subject}/verification",
+                verification.signature, digest,
+            )
+            audit.append(
+                session,
+                key=f"{key}/audit",
+                actor=verification.signature.signer.username,
+                action="step.verified",
+                subject=subject,
+                detail={"step_sha256": verification.step_sha256, "sha256": digest},
+            )
+            return StepRecorded(0, digest, signature.id or 0)
 
     def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
         key = f"{release.batch_id}/{release.update_id}"
@@ -248,6 +288,7 @@ class BatchRecordStore:
             reading=WeightReading(**json.loads(record.reading_json))
             if record.reading_json
             else None,
+            reason=record.reason,
         )
         digest = sign_hash(step_content(step))
         return digest == record.content_sha256 == signature.content_sha256
@@ -262,14 +303,20 @@ class BatchRecordStore:
                 s.id: s
                 for s in session.exec(select(Signature).where(Signature.batch_id == batch_id))
             }
-            steps = []
+            versions: dict[str, list[StepRecord]] = {}
             for rec in self._steps(session, batch_id):
+                versions.setdefault(rec.step_id, []).append(rec)
+            by_subject = {s.subject: s for s in signatures.values()}
+            steps = []
+            for step_id, recs in versions.items():
+                rec, originals = recs[-1], recs[:-1]
                 sig = signatures[rec.signature_id]
-                planned = plan_steps.get(rec.step_id, {})
+                planned = plan_steps.get(step_id, {})
                 reading = json.loads(rec.reading_json) if rec.reading_json else None
+                verification = by_subject.get(f"{batch_id}/{step_id}/verification")
                 steps.append(
                     {
-                        "step_id": rec.step_id,
+                        "step_id": step_id,
                         "kind": rec.kind,
                         "title": rec.title,
                         "instruction": planned.get("instruction", ""),
@@ -283,6 +330,21 @@ class BatchRecordStore:
                         "comment": rec.comment,
                         "signature": _signature_dict(sig),
                         "signature_verified": self.verify_step(rec, sig),
+                        "version": rec.version,
+                        "correction_reason": rec.reason,
+                        "corrections": [
+                            {
+                                "version": old.version,
+                                "values": json.loads(old.values_json),
+                                "result": old.result,
+                                "signature": _signature_dict(signatures[old.signature_id]),
+                                "signature_verified": self.verify_step(
+                                    old, signatures[old.signature_id]
+                                ),
+                            }
+                            for old in originals
+                        ],
+                        "verification": _signature_dict(verification) if verification else None,
                     }
                 )
             release_sig = next(
@@ -339,6 +401,12 @@ class BatchRecordStore:
         if batch is None:
             raise RecordError(f"Batch {batch_id} is not in the record store.")
         return batch
+
+    def _latest(self, session: Session, batch_id: str, step_id: str) -> StepRecord | None:
+        query = select(StepRecord).where(
+            StepRecord.batch_id == batch_id, StepRecord.step_id == step_id
+        )
+        return session.exec(query.order_by(col(StepRecord.version).desc()).limit(1)).first()
 
     def _steps(self, session: Session, batch_id: str) -> list[StepRecord]:
         query = select(StepRecord).where(StepRecord.batch_id == batch_id)

@@ -106,6 +106,10 @@ class StepRecord(SQLModel, table=True):
     content_sha256: str = Field(max_length=64)
     signature_id: int
     recorded_at: datetime = Field(default_factory=utcnow)
+    # Corrections add a row; the one they replace stays, so the original is never lost.
+    version: int = 1
+    supersedes_id: int | None = None
+    reason: str = ""
 
 
 class AuditEvent(SQLModel, table=True):

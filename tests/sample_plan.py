@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from recipes.plan import BatchPlan, EquipmentRequirement, Limits, MaterialCharge, PlanStep
 
 PLAN = BatchPlan(
@@ -22,4 +24,11 @@ PLAN = BatchPlan(
                  limits=Limits("0.0", "2.0", "percent"), value_label="Loss on drying"),
         PlanStep("b/b/discharge", "instruction", "Discharge", "Discharge.", "b", "b"),
     ],
+)
+
+
+# The same plan with a four-eyes check: a second operator verifies the LOD entry.
+PLAN_VERIFIED = replace(
+    PLAN,
+    steps=[replace(s, verify_role="operator") if s.kind == "check" else s for s in PLAN.steps],
 )

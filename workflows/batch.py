@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RESTART_MEANING,
         RUNNING,
         SUPERVISOR,
+        VERIFIED,
         BatchEvent,
         BatchInput,
         BatchResult,
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         CommentOutcome,
         CommentRequest,
         CompleteStepRequest,
+        CorrectValueRequest,
         EventRecorded,
         MixInput,
         MixRun,
@@ -60,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
         StepRecorded,
         StepRecordInput,
         StepView,
+        VerificationRecordInput,
+        VerifyStepRequest,
         WeightReading,
     )
 
@@ -103,10 +107,15 @@ class BatchWorkflow:
         self.state = RUNNING
         self.index = 0
         self.views = {
-            s.step_id: StepView(step_id=s.step_id, kind=s.kind, title=s.title, status="pending")
+            s.step_id: StepView(
+                step_id=s.step_id, kind=s.kind, title=s.title, status="pending",
+                verify_role=s.verify_role,
+            )
             for s in self.plan.steps
         }
         self.performers: set[int] = set()
+        self.step_performer: dict[str, int] = {}
+        self.step_hashes: dict[str, str] = {}
         self.readings: dict[str, WeightReading] = {}
         self.mix_runs: dict[str, MixRun] = {}
         self.mixing = False
@@ -238,25 +247,94 @@ class BatchWorkflow:
                 )
             )
             view = self.views[step.step_id]
-            view.status, view.result = "done", result
+            view.status = "awaiting_verification" if step.verify_role else "done"
+            view.result = result
             view.value, view.unit = values.get("value"), values.get("unit")
             view.signed_by = req.signature.signer.full_name
             view.signed_at = req.signature.signed_at
             self.performers.add(req.signature.signer.user_id)
-            nxt = self.plan.steps[self.index + 1].step_id if self.index + 1 < len(
-                self.plan.steps
-            ) else None
+            self.step_performer[step.step_id] = req.signature.signer.user_id
+            self.step_hashes[step.step_id] = recorded.content_sha256
             return StepOutcome(
                 step_id=step.step_id,
                 result=result,
                 content_sha256=recorded.content_sha256,
                 signature_id=recorded.signature_id,
-                next_step_id=nxt,
+                next_step_id=step.step_id if step.verify_role else self._next_step_id(),
             )
 
     @complete_step.validator
     def _validate_complete(self, req: CompleteStepRequest) -> None:
         self._validate_completion(req)
+
+    @workflow.update
+    async def verify_step(self, req: VerifyStepRequest) -> StepOutcome:
+        async with self.lock:
+            step = self._validate_verification(req)
+            update = workflow.current_update_info()
+            recorded = await workflow.execute_activity(
+                "record_verification",
+                VerificationRecordInput(
+                    batch_id=self.inp.batch_id,
+                    step_id=step.step_id,
+                    update_id=update.id if update else f"{step.step_id}/verify",
+                    step_sha256=self.step_hashes[step.step_id],
+                    signature=req.signature,
+                ),
+                result_type=StepRecorded,
+                retry_policy=RECORD_RETRY,
+                **RECORD_TIMEOUTS,
+            )
+            view = self.views[step.step_id]
+            view.status, view.verified_by = "done", req.signature.signer.full_name
+            return StepOutcome(
+                step_id=step.step_id,
+                result=view.result or "pass",
+                content_sha256=recorded.content_sha256,
+                signature_id=recorded.signature_id,
+                next_step_id=self._next_step_id(),
+            )
+
+    @verify_step.validator
+    def _validate_verify(self, req: VerifyStepRequest) -> None:
+        self._validate_verification(req)
+
+    @workflow.update
+    async def correct_value(self, req: CorrectValueRequest) -> StepOutcome:
+        async with self.lock:
+            step = self._validate_correction(req)
+            result, values = self._judge(
+                step, CompleteStepRequest(step.step_id, req.signature, req.value)
+            )
+            update = workflow.current_update_info()
+            recorded = await self._record_step(
+                StepRecordInput(
+                    batch_id=self.inp.batch_id,
+                    step_id=step.step_id,
+                    update_id=update.id if update else f"{step.step_id}/correct",
+                    kind=step.kind,
+                    title=step.title,
+                    result=result,
+                    values=values,
+                    signature=req.signature,
+                    reason=req.reason,
+                )
+            )
+            view = self.views[step.step_id]
+            view.result, view.value = result, values.get("value")
+            view.corrections += 1
+            self.step_hashes[step.step_id] = recorded.content_sha256
+            return StepOutcome(
+                step_id=step.step_id,
+                result=result,
+                content_sha256=recorded.content_sha256,
+                signature_id=recorded.signature_id,
+                next_step_id=self._next_step_id(),
+            )
+
+    @correct_value.validator
+    def _validate_correct(self, req: CorrectValueRequest) -> None:
+        self._validate_correction(req)
 
     @workflow.update
     async def release(self, req: ReleaseRequest) -> ReleaseOutcome:
@@ -382,6 +460,11 @@ class BatchWorkflow:
                 f"{current.step_id if current else 'none'}.",
                 type="WrongStep",
             )
+        if self.views[step_id].status == "awaiting_verification":
+            raise ApplicationError(
+                f"Step {step_id} was performed and waits for verification by a second person.",
+                type="AwaitingVerification",
+            )
         if kind is not None and step.kind != kind:
             raise ApplicationError(f"Step {step_id} is a {step.kind} step.", type="WrongStep")
 
@@ -463,6 +546,67 @@ class BatchWorkflow:
         if meaning == REJECTED_MEANING and not req.reason.strip():
             raise ApplicationError("Give the reason for rejecting the batch.", type="Missing")
         return RELEASED if meaning == RELEASED_MEANING else REJECTED
+
+    def _validate_verification(self, req: VerifyStepRequest) -> PlanStep:
+        signer = req.signature.signer
+        if self.state != RUNNING:
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; steps are verified while it runs.",
+                type="WrongState",
+            )
+        step = self.plan.step(req.step_id)
+        if step is None:
+            raise ApplicationError(f"Step {req.step_id} is not part of this batch.",
+                                   type="WrongStep")
+        if self.views[step.step_id].status != "awaiting_verification":
+            raise ApplicationError(
+                f"Step {step.step_id} is not waiting for verification "
+                f"(it is {self.views[step.step_id].status}).",
+                type="WrongStep",
+            )
+        if step.verify_role not in signer.roles:
+            raise ApplicationError(
+                f"{signer.full_name} does not hold the {step.verify_role} role to verify.",
+                type="NotPermitted",
+            )
+        if self.step_performer.get(step.step_id) == signer.user_id:
+            raise ApplicationError(
+                "The person who performed a step cannot verify it; ask a second person.",
+                type="NotPermitted",
+            )
+        if req.signature.meaning != VERIFIED:
+            raise ApplicationError("A verification is signed with the meaning 'verified'.")
+        return step
+
+    def _validate_correction(self, req: CorrectValueRequest) -> PlanStep:
+        signer = req.signature.signer
+        if self.state not in (RUNNING, HELD, COMPLETE):
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; its record is closed.",
+                type="WrongState",
+            )
+        step = self.plan.step(req.step_id)
+        if step is None or self.views[step.step_id].status == "pending":
+            raise ApplicationError(f"Step {req.step_id} has no recorded value to correct.",
+                                   type="WrongStep")
+        if step.kind != CHECK:
+            raise ApplicationError(
+                "Only entered values can be corrected; device readings are repeated, not edited.",
+                type="WrongStep",
+            )
+        if not ({OPERATOR, SUPERVISOR} & set(signer.roles)):
+            raise ApplicationError(f"{signer.full_name} may not correct recorded values.",
+                                   type="NotPermitted")
+        if req.signature.meaning != PERFORMED:
+            raise ApplicationError("A correction is signed with the meaning 'performed'.")
+        if not req.reason.strip():
+            raise ApplicationError("Give the reason for the correction.", type="Missing")
+        _decimal(req.value, step.value_label or "the corrected value")
+        return step
+
+    def _next_step_id(self) -> str | None:
+        nxt = self.index + 1
+        return self.plan.steps[nxt].step_id if nxt < len(self.plan.steps) else None
 
     def _validate_state_change(
         self, req: StateChangeRequest, meaning: str, allowed: tuple[str, ...]

@@ -21,6 +21,7 @@ ABORTED = "aborted"
 
 # Signature meanings (21 CFR 11.50(a)(3)).
 PERFORMED = "performed"
+VERIFIED = "verified"
 APPROVED = "approved"
 RELEASED_MEANING = "released"
 REJECTED_MEANING = "rejected"
@@ -113,6 +114,22 @@ class CompleteStepRequest:
 
 
 @dataclass
+class VerifyStepRequest:
+    step_id: str
+    signature: SignatureIntent
+
+
+@dataclass
+class CorrectValueRequest:
+    """A new value for a recorded entry; the original stays in the record beside it."""
+
+    step_id: str
+    value: str
+    reason: str
+    signature: SignatureIntent
+
+
+@dataclass
 class StepOutcome:
     step_id: str
     result: str  # "pass" or "fail"
@@ -173,6 +190,9 @@ class StepView:
     unit: str | None = None
     signed_by: str | None = None
     signed_at: str | None = None
+    verify_role: str | None = None
+    verified_by: str | None = None
+    corrections: int = 0
 
 
 @dataclass
@@ -251,6 +271,16 @@ class StepRecordInput:
     values: dict[str, str]
     signature: SignatureIntent
     reading: WeightReading | None = None
+    reason: str = ""  # set for a correction: why the recorded value changed
+
+
+@dataclass
+class VerificationRecordInput:
+    batch_id: str
+    step_id: str
+    update_id: str
+    step_sha256: str  # the performed record the verifier attests to
+    signature: SignatureIntent
 
 
 @dataclass

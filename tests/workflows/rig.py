@@ -11,6 +11,7 @@ from decimal import Decimal
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from recipes.plan import BatchPlan
 from store.batch_record import BatchRecordStore
 from tests.sample_plan import PLAN
 from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale
@@ -44,12 +45,12 @@ class Rig:
     reports: FakeReports
     task_queue: str
 
-    async def start(self, batch_id: str | None = None) -> WorkflowHandle:
+    async def start(self, batch_id: str | None = None, plan: BatchPlan = PLAN) -> WorkflowHandle:
         batch_id = batch_id or f"B-{uuid.uuid4().hex[:8]}"
-        self.store.create_batch(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
+        self.store.create_batch(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
         return await self.env.client.start_workflow(
             BatchWorkflow.run,
-            BatchInput(batch_id, PLAN, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup"),
+            BatchInput(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup"),
             id=batch_id,
             task_queue=self.task_queue,
         )

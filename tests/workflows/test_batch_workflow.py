@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from store.audit import verify_chain
 from store.models import Signature, StepRecord
-from tests.sample_plan import PLAN
+from tests.sample_plan import PLAN, PLAN_VERIFIED
 from tests.workflows.rig import (
     OPERATOR,
     OTHER_OPERATOR,
@@ -29,10 +29,12 @@ from workflows.messages import (
     CaptureWeightRequest,
     CommentRequest,
     CompleteStepRequest,
+    CorrectValueRequest,
     ReleaseRequest,
     Signer,
     StateChangeRequest,
     StateQuery,
+    VerifyStepRequest,
 )
 
 
@@ -252,3 +254,51 @@ async def wait_for_state(handle, state: str, timeout_s: float = 20.0):  # type: 
             return view
         await asyncio.sleep(0.1)
     raise AssertionError(f"batch never reached {state}")
+
+
+class TestVerificationAndCorrection:
+    async def test_four_eyes_step_needs_a_second_person(self, rig):
+        handle = await rig.start(plan=PLAN_VERIFIED)
+        await weigh_and_complete(handle, rig, "1200.00")
+        await complete_when_mixed(handle)
+        await handle.execute_update(BatchWorkflow.complete_step,
+                                    CompleteStepRequest("b/b/lod", sign(OPERATOR), "1.1"))
+        kind = await refused(handle, BatchWorkflow.complete_step,
+                             CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
+        assert kind == "WrongStep"  # the batch waits for the verification
+        kind = await refused(handle, BatchWorkflow.verify_step,
+                             VerifyStepRequest("b/b/lod", sign(OPERATOR, "verified")))
+        assert kind == "NotPermitted"  # the performer cannot verify their own step
+        await handle.execute_update(BatchWorkflow.verify_step,
+                                    VerifyStepRequest("b/b/lod", sign(OTHER_OPERATOR, "verified")))
+        await handle.execute_update(BatchWorkflow.complete_step,
+                                    CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
+        lod = next(s for s in rig.store.assemble_record(handle.id)["steps"]
+                   if s["step_id"] == "b/b/lod")
+        assert lod["verification"]["username"] == "op2"
+
+    async def test_correction_keeps_the_original_and_needs_a_reason(self, rig):
+        handle = await rig.start()
+        await run_to_complete(handle, rig, lod="2.5")
+        kind = await refused(handle, BatchWorkflow.correct_value,
+                             CorrectValueRequest("b/b/lod", "1.5", " ", sign(OPERATOR)))
+        assert kind == "Missing"
+        outcome = await handle.execute_update(
+            BatchWorkflow.correct_value,
+            CorrectValueRequest("b/b/lod", "1.5", "Transcription error: 1.5 on the printout",
+                                sign(OPERATOR)),
+        )
+        assert outcome.result == "pass"
+        lod = next(s for s in rig.store.assemble_record(handle.id)["steps"]
+                   if s["step_id"] == "b/b/lod")
+        assert lod["values"]["value"] == "1.5" and lod["version"] == 2
+        assert lod["corrections"][0]["values"]["value"] == "2.5"
+        assert lod["correction_reason"].startswith("Transcription error")
+        assert lod["signature_verified"] and lod["corrections"][0]["signature_verified"]
+
+    async def test_device_readings_cannot_be_corrected_by_hand(self, rig):
+        handle = await rig.start()
+        await weigh_and_complete(handle, rig, "1200.00")
+        kind = await refused(handle, BatchWorkflow.correct_value,
+                             CorrectValueRequest("d/w/weigh-a", "1100", "typo", sign(OPERATOR)))
+        assert kind == "WrongStep"
