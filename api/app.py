@@ -9,7 +9,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors, pages, routes_auth, routes_batches, routes_recipes
+from api import (
+    errors,
+    pages,
+    routes_audit,
+    routes_auth,
+    routes_batches,
+    routes_recipes,
+    routes_users,
+)
 from api.services import Services
 from runtime.equipment import load_register
 from settings.config import Settings
@@ -54,6 +62,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(routes_auth.router)
     app.include_router(routes_recipes.router)
     app.include_router(routes_batches.router)
+    app.include_router(routes_audit.router)
+    app.include_router(routes_users.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

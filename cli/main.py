@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from cli.audit_cmds import audit_app
 from cli.common import load_settings
 from cli.device_cmds import devices_app
 from cli.recipe_cmds import recipe_app
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(devices_app, name="devices")
 app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
 
     token_ttl_s: int = 900
 
+    # Part 11 identity controls (issue 5).
+    lockout_threshold: int = Field(
+        default=5, ge=1, description="failed logins or signing attempts before a lockout"
+    )
+    lockout_duration_s: int = Field(default=900, ge=1, description="how long a lockout lasts")
+    password_max_age_days: int = Field(
+        default=90, ge=0, description="a password older than this must be changed; 0 = never"
+    )
+    idle_timeout_s: int = Field(
+        default=600, ge=1, description="a session unused for this long is closed"
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'ebr.db').as_posix()}"

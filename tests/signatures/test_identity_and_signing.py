@@ -80,7 +80,10 @@ def test_audit_chain_detects_an_edited_entry(engine, users):
     with Session(engine) as session:
         assert verify_chain(session).ok
     with engine.begin() as conn:
+        # An attacker with database access drops the append-only trigger first.
+        conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
         conn.exec_driver_sql("UPDATE audit_events SET actor = 'mallory' WHERE id = 1")
     with Session(engine) as session:
         check = verify_chain(session)
         assert not check.ok and check.first_bad_id == 1
+        assert "id=1" in check.describe() and "changed" in check.describe()

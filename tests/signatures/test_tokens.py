@@ -27,10 +27,10 @@ def test_expired_token_is_refused():
         read_token(SECRET, token)
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat", "aud", "iss", "sub"])
+@pytest.mark.parametrize("missing", ["exp", "iat", "aud", "iss", "sub", "jti", "ins"])
 def test_token_missing_a_required_claim_is_refused(missing):
     claims = {"sub": "u", "iat": int(time.time()), "exp": int(time.time()) + 60,
-              "aud": AUDIENCE, "iss": ISSUER}
+              "aud": AUDIENCE, "iss": ISSUER, "jti": "j" * 32, "ins": time.time_ns()}
     del claims[missing]
     with pytest.raises(TokenError):
         read_token(SECRET, jwt.encode(claims, SECRET, algorithm=ALGORITHM))
@@ -62,3 +62,33 @@ def test_other_audience_is_refused():
                         "aud": "someone-else", "iss": ISSUER}, SECRET, algorithm=ALGORITHM)
     with pytest.raises(TokenError):
         read_token(SECRET, token)
+
+
+def test_complete_hand_made_token_reads_back():
+    # The control case for the missing-claim test: with every claim present it passes.
+    claims = {"sub": "u", "iat": int(time.time()), "exp": int(time.time()) + 60,
+              "aud": AUDIENCE, "iss": ISSUER, "jti": "j" * 32, "ins": time.time_ns()}
+    assert read_token(SECRET, jwt.encode(claims, SECRET, algorithm=ALGORITHM)).jti == "j" * 32
+
+
+def test_every_issued_token_has_its_own_id_and_issue_time():
+    first, second = (read_token(SECRET, issue_token(SECRET, "u", 60)) for _ in range(2))
+    assert first.jti != second.jti
+    assert abs(first.issued_ns / 1e9 - first.issued_at) < 1
+
+
+def test_token_signed_with_hs512_under_the_same_key_is_refused():
+    claims = {"sub": "u", "iat": int(time.time()), "exp": int(time.time()) + 60,
+              "aud": AUDIENCE, "iss": ISSUER, "jti": "j" * 32, "ins": time.time_ns()}
+    with pytest.raises(TokenError, match="algorithm"):
+        read_token(SECRET, jwt.encode(claims, SECRET, algorithm="HS512"))
+
+
+def test_tampered_payload_is_refused():
+    token = issue_token(SECRET, "operator", 60)
+    header, payload, sig = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body["sub"] = "admin"
+    forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    with pytest.raises(TokenError):
+        read_token(SECRET, f"{header}.{forged}.{sig}")
