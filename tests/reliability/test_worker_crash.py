@@ -1,0 +1,126 @@
+"""kill -9 of the worker on the real stack: nothing lost, nothing recorded twice.
+
+Real processes as `ebr up` runs them: the Temporal dev server with its database file,
+the simulated devices, the worker and the API each in their own process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session as DbSession
+from sqlmodel import select
+
+from devices.scale_sim import ScaleControl
+from runtime.demo import Session, _devices, _grams, _wait_for_report
+from runtime.processes import ProcessGroup, ebr_command
+from runtime.stack import start_stack
+from settings.config import Settings
+from store.audit import verify_chain
+from store.db import make_engine
+from store.models import StepRecord
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, ProcessGroup]]:
+    for key in [k for k in os.environ if k.startswith("EBR_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("EBR_API_PORT", str(free_port()))
+    monkeypatch.setenv("EBR_TEMPORAL_PORT", str(free_port()))
+    monkeypatch.setenv("EBR_TEMPORAL_UI_PORT", str(free_port()))
+    settings = Settings(_env_file=None)
+    group = start_stack(settings)
+    yield settings, group
+    group.stop()
+
+
+def kill_worker(group: ProcessGroup) -> None:
+    worker = next(c for c in group.children if c.name == "worker")
+    worker.process.kill()  # SIGKILL: no cleanup, as in a power cut
+    worker.process.wait()
+    group.children.remove(worker)
+
+
+def restart_worker(group: ProcessGroup, settings: Settings) -> None:
+    group.spawn("worker", ebr_command("worker"), settings.var_dir / "log" / "worker.log")
+
+
+def test_worker_killed_mid_batch_resumes_and_records_each_step_once(stack):
+    settings, group = stack
+    base = settings.api_url
+    approver = Session.login(base, "approver")
+    approver.post("/api/v1/recipes/VC-BLEND/versions/1.0.0/approve",
+                  {"password": approver.password})
+    Session.login(base, "supervisor").post(
+        "/api/v1/batches", {"batch_id": "CRASH-1", "recipe_id": "VC-BLEND", "version": "1.0.0"})
+    operator = Session.login(base, "operator")
+    scale = ScaleControl(_devices(settings)["scale_control"])
+    plan = operator.get("/api/v1/batches/CRASH-1")["plan"]["steps"]
+    url = "/api/v1/batches/CRASH-1/steps/"
+    sign = {"password": operator.password}
+
+    def weigh(step: dict) -> None:
+        material = step["material"]
+        scale.set_weight(_grams(material["target"], material["unit"]))
+        operator.post(f"{url}{step['step_id']}/weigh", key=f"w-{step['step_id']}")
+
+    weigh(plan[0])
+    operator.post(f"{url}{plan[0]['step_id']}/complete", sign, key="c-0")
+
+    # 1. The worker dies between two operator actions; the next action waits for it.
+    kill_worker(group)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(weigh, plan[1])
+        time.sleep(2)
+        restarted = time.monotonic()
+        restart_worker(group, settings)
+        pending.result(timeout=60)
+        resume_s = time.monotonic() - restarted
+    operator.post(f"{url}{plan[1]['step_id']}/complete", sign, key="c-1")
+    operator.post(f"{url}{plan[2]['step_id']}/complete", sign, key="c-2")
+
+    # 2. The worker dies while the mixer runs; the retried activity resumes watching.
+    deadline = time.monotonic() + 30
+    while not operator.get("/api/v1/batches/CRASH-1")["execution"]["mixing"]:
+        assert time.monotonic() < deadline, "the mix never started"
+        time.sleep(0.2)
+    kill_worker(group)
+    restart_worker(group, settings)
+    deadline = time.monotonic() + 120
+    while operator.get("/api/v1/batches/CRASH-1")["execution"]["mixing"]:
+        assert time.monotonic() < deadline, "the mix never finished after the crash"
+        time.sleep(0.5)
+    mix = operator.post(f"{url}{plan[3]['step_id']}/complete", sign, key="c-3")
+    assert mix["result"] == "pass"
+    operator.post(f"{url}{plan[4]['step_id']}/complete", sign | {"value": "1.0"}, key="c-4")
+    operator.post(f"{url}{plan[5]['step_id']}/complete", sign, key="c-5")
+    qa = Session.login(base, "qa")
+    qa.post("/api/v1/batches/CRASH-1/release", {"password": qa.password,
+                                                "decision": "released"}, key="rel")
+    _wait_for_report(qa, "CRASH-1")
+
+    engine = make_engine(settings.resolved_database_url)
+    with DbSession(engine) as db:
+        records = list(db.exec(select(StepRecord).where(StepRecord.batch_id == "CRASH-1")))
+        assert sorted(r.step_id for r in records) == sorted(s["step_id"] for s in plan)
+        assert verify_chain(db).ok
+    mix_values = json.loads(next(r for r in records if r.step_id == plan[3]["step_id"]).values_json)
+    assert int(mix_values["value"]) >= plan[3]["duration_s"]  # the PLC counted one full run
+    print(f"\nupdate completed {resume_s:.1f} s after the worker restarted")
+    assert resume_s < 15
