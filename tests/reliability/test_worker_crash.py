@@ -37,7 +37,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, ProcessGroup]]:
+def stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Settings, ProcessGroup]]:
     for key in [k for k in os.environ if k.startswith("EBR_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path / "var"))
