@@ -1,18 +1,139 @@
-"""`ebr devices …`: simulated instruments."""
+"""`ebr devices …`: simulated instruments, and talking to real ones from a shell.
+
+Device errors end the command with exit code 1 and the driver's message (which names the
+device and what to check), never a traceback.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 
 from cli.common import load_settings
 
-devices_app = typer.Typer(help="Simulated instruments.", no_args_is_help=True)
+devices_app = typer.Typer(help="Instruments: simulators, scale readings, PLC tags.",
+                          no_args_is_help=True)
+plc_app = typer.Typer(help="Read or write Modbus TCP tags.", no_args_is_help=True)
+devices_app.add_typer(plc_app, name="plc")
+
+
+@contextmanager
+def _device_errors() -> Iterator[None]:
+    from devices.errors import DeviceError
+
+    try:
+        yield
+    except DeviceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _simulate() -> None:
+    from devices.simulators import run_simulators
+
+    settings = load_settings()
+    run_simulators(settings.devices_state_file, time_scale=settings.simulator_time_scale)
 
 
 @devices_app.command("simulate")
 def devices_simulate() -> None:
     """Run the simulated MT-SICS scale (pseudo-terminal + TCP) and Modbus mixer PLC."""
-    from devices.simulators import run_simulators
+    _simulate()
 
-    settings = load_settings()
-    run_simulators(settings.devices_state_file, time_scale=settings.simulator_time_scale)
+
+@devices_app.command("sim", hidden=True)
+def devices_sim() -> None:
+    """Alias of `simulate`."""
+    _simulate()
+
+
+@devices_app.command("weigh")
+def devices_weigh(
+    url: Annotated[str, typer.Argument(help="device path or pyserial URL (socket://h:p)")],
+    baudrate: Annotated[int, typer.Option("--baud")] = 9600,
+    parity: Annotated[str, typer.Option(help="N, E, O, M or S")] = "N",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each answer")] = 2.0,
+    settle: Annotated[float, typer.Option(help="seconds to wait for a stable weight")] = 10.0,
+) -> None:
+    """Take one stable reading from an MT-SICS scale: value, unit and the raw frame."""
+    from devices.mtsics import MtSicsScale, ScaleSettings
+
+    settings = ScaleSettings(url=url, baudrate=baudrate, parity=parity, timeout_s=timeout)
+    with _device_errors(), MtSicsScale(settings) as scale:
+        reading = scale.stable_weight(settle_timeout_s=settle)
+    typer.echo(f"{reading.value} {reading.unit}")
+    for frame in reading.raw_frames:
+        typer.echo(f"raw: {frame!r}")
+
+
+def _plc(address: str, tag_map: str, device_id: int, timeout: float):  # type: ignore[no-untyped-def]
+    from devices.mixer_tags import TAG_MAPS
+    from devices.modbus_plc import MixerPlc, PlcSettings
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        typer.echo(f"error: {address!r} must look like HOST:PORT, e.g. 10.0.0.5:502", err=True)
+        raise typer.Exit(2)
+    if tag_map not in TAG_MAPS:
+        typer.echo(f"error: no tag map {tag_map!r} (known: {', '.join(TAG_MAPS)})", err=True)
+        raise typer.Exit(2)
+    settings = PlcSettings(host=host, port=int(port), device_id=device_id, timeout_s=timeout)
+    return MixerPlc(settings, tags=TAG_MAPS[tag_map])
+
+
+TagMapOption = Annotated[str, typer.Option("--tag-map", help="built-in tag map")]
+
+
+@plc_app.command("read")
+def plc_read(
+    address: Annotated[str, typer.Argument(help="HOST:PORT of the PLC")],
+    tags: Annotated[list[str], typer.Argument(help="tag names")],
+    tag_map: TagMapOption = "mixer",
+    device_id: int = 1,
+    timeout: float = 3.0,
+) -> None:
+    """Print `TAG=VALUE` for each tag."""
+    with _device_errors(), _plc(address, tag_map, device_id, timeout) as plc:
+        values = plc.read_tags(tags)
+    for name, value in values.items():
+        typer.echo(f"{name}={value}")
+
+
+@plc_app.command("write")
+def plc_write(
+    address: Annotated[str, typer.Argument(help="HOST:PORT of the PLC")],
+    assignments: Annotated[list[str], typer.Argument(help="TAG=VALUE pairs")],
+    tag_map: TagMapOption = "mixer",
+    device_id: int = 1,
+    timeout: float = 3.0,
+) -> None:
+    """Write each `TAG=VALUE` and print the value read back."""
+    parsed: list[tuple[str, int | float | bool]] = []
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        value = _number(text)
+        if not sep or value is None:
+            typer.echo(f"error: {item!r} must look like TAG=VALUE, e.g. speed_setpoint_rpm=25",
+                       err=True)
+            raise typer.Exit(2)
+        parsed.append((name, value))
+    with _device_errors(), _plc(address, tag_map, device_id, timeout) as plc:
+        for name, value in parsed:
+            typer.echo(f"{name}={plc.write_tag(name, value)}")
+
+
+def _number(text: str) -> int | float | bool | None:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(lowered)
+    except ValueError:
+        pass
+    try:
+        return float(lowered)
+    except ValueError:
+        return None

@@ -7,6 +7,7 @@ PLC counts, the driver reports what the PLC says.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -162,6 +163,43 @@ class MixerPlc:
         self._write_coil("run_command", False)
         return self.status()
 
+    def read_tags(self, names: list[str]) -> dict[str, int | float | bool]:
+        """Current values of the named tags (KeyError-free: unknown names are a PlcError)."""
+        tags = [self._tag(name) for name in names]
+        values: dict[str, int | float | bool] = {}
+        for table in {tag.table for tag in tags}:
+            values.update(self._read_table(table, [t for t in tags if t.table == table]))
+        return {name: values[name] for name in names}
+
+    def write_tag(self, name: str, value: int | float | bool) -> int | float | bool:
+        """Write one coil or holding register tag and return the value read back;
+        PlcError when the PLC holds something else (it clamped or refused the value)."""
+        tag = self._tag(name)
+        if tag.table == "input":
+            raise PlcError(f"{name} is an input register: the PLC owns it, it cannot be written")
+        if tag.table == "coil":
+            self._write_coil(name, bool(value))
+        else:
+            try:
+                registers = tag.encode(value)
+            except (ValueError, struct.error) as exc:
+                raise PlcError(f"{name}={value!r} does not fit {tag.datatype}: {exc}") from exc
+            self._call(f"write {name}", self._client.write_registers, tag.address, registers)
+        held = self.read_tags([name])[name]
+        expected = bool(value) if tag.table == "coil" else tag.decode(tag.encode(value))
+        if held != expected:
+            raise PlcError(
+                f"PLC {self._where} holds {name}={held} after {value} was written: the PLC "
+                "limited the value or another client wrote it"
+            )
+        return held
+
+    def _tag(self, name: str) -> Tag:
+        if name not in self._tags:
+            known = ", ".join(sorted(self._tags))
+            raise PlcError(f"No tag {name!r} in this PLC's tag map (tags: {known})")
+        return self._tags[name]
+
     def _check_setpoint(self, name: str, value: object, *, minimum: int) -> None:
         """ValueError for a value the tag cannot hold, before anything is written."""
         tag = self._tags[name]
@@ -180,8 +218,10 @@ class MixerPlc:
     def _write_coil(self, name: str, value: bool) -> None:
         self._call(f"write {name}", self._client.write_coil, self._tags[name].address, value)
 
-    def _read_table(self, table: TagTable) -> dict[str, int | float | bool]:
-        tags = tags_in(table, self._tags)
+    def _read_table(
+        self, table: TagTable, tags: list[Tag] | None = None
+    ) -> dict[str, int | float | bool]:
+        tags = tags if tags is not None else tags_in(table, self._tags)
         first, count = span(tags)
         if table == "coil":
             bits = self._call("read coils", self._client.read_coils, first, count=count).bits
