@@ -21,3 +21,36 @@ def recipe_validate(
     for line in lines:
         typer.echo(line)
     raise typer.Exit(code)
+
+
+@recipe_app.command("compile")
+def recipe_compile(
+    file: Annotated[Path, typer.Argument(help="recipe YAML file", metavar="FILE")],
+    batch_size: Annotated[
+        str | None,
+        typer.Option("--batch-size", help="in the recipe's batch unit; default: nominal size"),
+    ] = None,
+) -> None:
+    """Print the execution plan of a recipe for a batch size, as JSON."""
+    from recipes.commands import compile_path
+
+    code, plan, notes = compile_path(file, batch_size)
+    if plan:
+        typer.echo(plan)
+    for line in notes:
+        typer.echo(line, err=True)
+    raise typer.Exit(code)
+
+
+@recipe_app.command("diff")
+def recipe_diff(
+    old: Annotated[Path, typer.Argument(help="the older recipe file", metavar="A")],
+    new: Annotated[Path, typer.Argument(help="the newer recipe file", metavar="B")],
+) -> None:
+    """List the semantic changes from recipe A to recipe B (exit 1 when there are any)."""
+    from recipes.commands import diff_paths
+
+    code, lines = diff_paths(old, new)
+    for line in lines:
+        typer.echo(line, err=code == 2)
+    raise typer.Exit(code)

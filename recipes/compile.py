@@ -22,8 +22,12 @@ Scaling and rounding rules (all Decimal, never float):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
 
 from recipes import units
 from recipes.errors import Problem, RecipeError
@@ -228,3 +232,16 @@ _BUILDERS: dict[type[Phase], tuple[str, _Builder]] = {
     CheckPhase: (CHECK, _Context.check),
     InstructionPhase: (INSTRUCTION, _Context.instruction),
 }
+
+
+def plan_dict(plan: BatchPlan) -> dict[str, Any]:
+    """The plan as plain JSON data (Decimal quantities are already strings in the plan)."""
+    return asdict(plan)
+
+
+def plan_sha256(plan: BatchPlan) -> str:
+    """SHA-256 of the canonical JSON of the plan (sorted keys, no spaces, UTF-8)."""
+    canonical = json.dumps(
+        plan_dict(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
