@@ -18,6 +18,18 @@ CHECK = "check"  # the operator enters a measured value, judged against limits
 INSTRUCTION = "instruction"  # the operator confirms an instruction was carried out
 STEP_KINDS = (WEIGH, MIX, CHECK, INSTRUCTION)
 
+# Procedure logic (ISA-88 transitions, divergence and convergence), as a tree.
+STEP = "step"  # run one phase
+SEQUENCE = "sequence"  # children one after the other
+PARALLEL = "parallel"  # children at the same time; done when all are done
+LOOP = "loop"  # children again until the condition holds, at most max_iterations times
+IF = "if"  # children when the condition holds, `otherwise` when it does not
+FLOW_KINDS = (STEP, SEQUENCE, PARALLEL, LOOP, IF)
+
+# Tests a condition makes on a recorded step.
+PASSED, FAILED, LT, LE, GT, GE = "passed", "failed", "lt", "le", "gt", "ge"
+CONDITION_OPS = (PASSED, FAILED, LT, LE, GT, GE)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -70,6 +82,29 @@ class PlanStep:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A test on the latest recorded value (or result) of one step."""
+
+    step_id: str
+    op: str
+    value: str | None = None  # decimal string, for the comparisons
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    kind: str
+    step_id: str | None = None
+    children: list[FlowNode] = field(default_factory=list)
+    otherwise: list[FlowNode] = field(default_factory=list)
+    condition: Condition | None = None
+    max_iterations: int = 1
+
+
+def linear_flow(steps: list[PlanStep]) -> FlowNode:
+    return FlowNode(SEQUENCE, children=[FlowNode(STEP, step_id=s.step_id) for s in steps])
+
+
+@dataclass(frozen=True)
 class BatchPlan:
     """Everything a batch needs to run, independent of the YAML it came from."""
 
@@ -83,6 +118,8 @@ class BatchPlan:
     equipment: list[EquipmentRequirement] = field(default_factory=list)
     steps: list[PlanStep] = field(default_factory=list)
     format: str = PLAN_FORMAT
+    # How the steps run; None means one after the other in the order of `steps`.
+    flow: FlowNode | None = None
 
     def step(self, step_id: str) -> PlanStep | None:
         return next((s for s in self.steps if s.step_id == step_id), None)

@@ -311,7 +311,8 @@ class BatchRecordStore:
             for step_id, recs in versions.items():
                 rec, originals = recs[-1], recs[:-1]
                 sig = signatures[rec.signature_id]
-                planned = plan_steps.get(step_id, {})
+                # A step repeated by a loop is recorded as step_id#2, #3…
+                planned = plan_steps.get(step_id.split("#")[0], {})
                 reading = json.loads(rec.reading_json) if rec.reading_json else None
                 verification = by_subject.get(f"{batch_id}/{step_id}/verification")
                 steps.append(

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from recipes.plan import BatchPlan, EquipmentRequirement, Limits, MaterialCharge, PlanStep
+from recipes.plan import (
+    GT,
+    IF,
+    LOOP,
+    PARALLEL,
+    PASSED,
+    SEQUENCE,
+    STEP,
+    BatchPlan,
+    Condition,
+    EquipmentRequirement,
+    FlowNode,
+    Limits,
+    MaterialCharge,
+    PlanStep,
+)
 
 PLAN = BatchPlan(
     recipe_id="T-BLEND",
@@ -31,4 +46,41 @@ PLAN = BatchPlan(
 PLAN_VERIFIED = replace(
     PLAN,
     steps=[replace(s, verify_role="operator") if s.kind == "check" else s for s in PLAN.steps],
+)
+
+
+def _step(step_id: str) -> FlowNode:
+    return FlowNode(STEP, step_id=step_id)
+
+
+# Weighing and mixing at the same time (parallel divergence, then convergence).
+PLAN_PARALLEL = replace(
+    PLAN,
+    flow=FlowNode(SEQUENCE, children=[
+        FlowNode(PARALLEL, children=[_step("d/w/weigh-a"), _step("b/b/mix")]),
+        _step("b/b/lod"),
+        _step("b/b/discharge"),
+    ]),
+)
+
+# Re-mix until the LOD check passes, at most three times.
+PLAN_LOOP = replace(
+    PLAN,
+    flow=FlowNode(SEQUENCE, children=[
+        _step("d/w/weigh-a"),
+        FlowNode(LOOP, children=[_step("b/b/mix"), _step("b/b/lod")],
+                 condition=Condition("b/b/lod", PASSED), max_iterations=3),
+        _step("b/b/discharge"),
+    ]),
+)
+
+# Mix only when the LOD is above 1.5 %.
+PLAN_IF = replace(
+    PLAN,
+    flow=FlowNode(SEQUENCE, children=[
+        _step("d/w/weigh-a"),
+        _step("b/b/lod"),
+        FlowNode(IF, children=[_step("b/b/mix")], condition=Condition("b/b/lod", GT, "1.5")),
+        _step("b/b/discharge"),
+    ]),
 )

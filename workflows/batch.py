@@ -18,7 +18,27 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from recipes.plan import CHECK, INSTRUCTION, MIX, WEIGH, PlanStep
+    from recipes.plan import (
+        CHECK,
+        FAILED,
+        GE,
+        GT,
+        IF,
+        INSTRUCTION,
+        LE,
+        LOOP,
+        LT,
+        MIX,
+        PARALLEL,
+        PASSED,
+        SEQUENCE,
+        STEP,
+        WEIGH,
+        Condition,
+        FlowNode,
+        PlanStep,
+        linear_flow,
+    )
     from workflows.messages import (
         ABORT_MEANING,
         ABORTED,
@@ -105,7 +125,12 @@ class BatchWorkflow:
         self.inp = inp
         self.plan = inp.plan
         self.state = RUNNING
-        self.index = 0
+        self.flow = self.plan.flow or linear_flow(self.plan.steps)
+        # Steps waiting for people or devices now, in the order they became active. The
+        # first ones are open from the start, so an operator can act while the batch's
+        # start is still being recorded.
+        self.active: list[str] = self._entry(self.flow)
+        self.iterations: dict[str, int] = {}
         self.views = {
             s.step_id: StepView(
                 step_id=s.step_id, kind=s.kind, title=s.title, status="pending",
@@ -118,7 +143,7 @@ class BatchWorkflow:
         self.step_hashes: dict[str, str] = {}
         self.readings: dict[str, WeightReading] = {}
         self.mix_runs: dict[str, MixRun] = {}
-        self.mixing = False
+        self.mixing: set[str] = set()
         self.hold_reason = ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
@@ -130,18 +155,8 @@ class BatchWorkflow:
     @workflow.run
     async def run(self, inp: BatchInput) -> BatchResult:
         await self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
-        for index, step in enumerate(self.plan.steps):
-            self.index = index
-            self.views[step.step_id].status = "active"
-            if step.kind == MIX:
-                await self._mix(step)
-            await workflow.wait_condition(
-                lambda s=step: self.views[s.step_id].status == "done" or self.state == ABORTED
-            )
-            if self.state == ABORTED:
-                break
+        await self._run_node(self.flow)
         if self.state != ABORTED:
-            self.index = len(self.plan.steps)
             self.state = COMPLETE
             await self._event("batch.completed", "system", {})
             await workflow.wait_condition(lambda: self.state in (RELEASED, REJECTED, ABORTED))
@@ -156,13 +171,108 @@ class BatchWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return BatchResult(batch_id=inp.batch_id, state=self.state, report=self.report)
 
+    async def _run_node(self, node: FlowNode) -> None:
+        """Interpret the procedure tree; every branch stops as soon as the batch is aborted."""
+        if self.state == ABORTED:
+            return
+        if node.kind == STEP:
+            await self._run_step(self._step(node.step_id or ""))
+        elif node.kind == SEQUENCE:
+            await self._run_all(node.children)
+        elif node.kind == PARALLEL:
+            await asyncio.gather(*(self._run_node(child) for child in node.children))
+        elif node.kind == IF:
+            assert node.condition is not None
+            await self._run_all(node.children if self._holds(node.condition) else node.otherwise)
+        elif node.kind == LOOP:
+            await self._run_loop(node)
+        else:
+            raise ApplicationError(f"Unknown procedure element '{node.kind}' in the plan.")
+
+    async def _run_all(self, nodes: list[FlowNode]) -> None:
+        for child in nodes:
+            await self._run_node(child)
+
+    async def _run_step(self, step: PlanStep) -> None:
+        if step.step_id not in self.active:
+            self.active.append(step.step_id)
+        self.views[step.step_id].status = "active"
+        if step.kind == MIX:
+            await self._mix(step)
+        await workflow.wait_condition(
+            lambda: self.views[step.step_id].status == "done" or self.state == ABORTED
+        )
+        self.active.remove(step.step_id)
+
+    def _entry(self, node: FlowNode) -> list[str]:
+        """The steps a node starts with (conditional branches open only when reached)."""
+        if node.kind == STEP:
+            return [node.step_id or ""]
+        if node.kind == PARALLEL:
+            return [s for child in node.children for s in self._entry(child)]
+        if node.kind in (SEQUENCE, LOOP) and node.children:
+            return self._entry(node.children[0])
+        return []
+
+    async def _run_loop(self, node: FlowNode) -> None:
+        """Repeat the body until its condition holds; running out of tries holds the batch."""
+        assert node.condition is not None
+        for iteration in range(1, node.max_iterations + 1):
+            if iteration > 1:
+                self._reset(node.children, iteration)
+            await self._run_all(node.children)
+            if self.state == ABORTED or self._holds(node.condition):
+                return
+        self.state = HELD
+        self.hold_reason = (
+            f"{node.condition.step_id} still does not meet its condition after "
+            f"{node.max_iterations} tries: QA or a supervisor must decide (restart or abort)."
+        )
+        await self._event(f"loop.exhausted/{node.condition.step_id}", "system",
+                          {"reason": self.hold_reason})
+        await workflow.wait_condition(lambda: self.state != HELD)
+
+    def _reset(self, nodes: list[FlowNode], iteration: int) -> None:
+        """Make every step under these nodes runnable again as its next instance."""
+        for node in nodes:
+            if node.step_id:
+                step = self._step(node.step_id)
+                self.iterations[step.step_id] = iteration
+                self.views[step.step_id] = StepView(
+                    step_id=step.step_id, kind=step.kind, title=step.title, status="pending",
+                    verify_role=step.verify_role,
+                )
+                self.readings.pop(step.step_id, None)
+                self.mix_runs.pop(step.step_id, None)
+            self._reset(node.children + node.otherwise, iteration)
+
+    def _holds(self, condition: Condition) -> bool:
+        view = self.views.get(condition.step_id)
+        if view is None or view.status != "done":
+            return False
+        if condition.op == PASSED:
+            return view.result == "pass"
+        if condition.op == FAILED:
+            return view.result == "fail"
+        value, limit = Decimal(view.value or "NaN"), Decimal(condition.value or "NaN")
+        if value.is_nan() or limit.is_nan():
+            return False
+        return {LT: value < limit, LE: value <= limit, GT: value > limit, GE: value >= limit}[
+            condition.op
+        ]
+
+    def _instance(self, step_id: str) -> str:
+        """The record id of a step's current run: repeats in a loop get #2, #3…"""
+        n = self.iterations.get(step_id, 1)
+        return step_id if n == 1 else f"{step_id}#{n}"
+
     async def _mix(self, step: PlanStep) -> None:
         """Run the mix; a device failure holds the batch until a signed restart or abort."""
         while self.state != ABORTED:
-            self.mixing = True
+            self.mixing.add(step.step_id)
             run = self._start_mix(step)
             await workflow.wait_condition(lambda r=run: r.done() or self.state == ABORTED)
-            self.mixing = False
+            self.mixing.discard(step.step_id)
             if not run.done():
                 run.cancel()
                 return
@@ -181,7 +291,7 @@ class BatchWorkflow:
             "run_mix",
             MixInput(
                 batch_id=self.inp.batch_id,
-                step_id=step.step_id,
+                step_id=self._instance(step.step_id),
                 equipment_id=self._equipment(step),
                 speed_rpm=step.speed_rpm or 0,
                 duration_s=duration,
@@ -205,7 +315,7 @@ class BatchWorkflow:
                     "read_weight",
                     ReadWeightInput(
                         batch_id=self.inp.batch_id,
-                        step_id=step.step_id,
+                        step_id=self._instance(step.step_id),
                         equipment_id=self._equipment(step),
                         unit=step.material.unit,
                         low=step.material.low,
@@ -236,7 +346,7 @@ class BatchWorkflow:
             recorded = await self._record_step(
                 StepRecordInput(
                     batch_id=self.inp.batch_id,
-                    step_id=step.step_id,
+                    step_id=self._instance(step.step_id),
                     update_id=update.id if update else f"{step.step_id}/complete",
                     kind=step.kind,
                     title=step.title,
@@ -260,7 +370,7 @@ class BatchWorkflow:
                 result=result,
                 content_sha256=recorded.content_sha256,
                 signature_id=recorded.signature_id,
-                next_step_id=step.step_id if step.verify_role else self._next_step_id(),
+                next_step_id=step.step_id if step.verify_role else self._next_step_id(step.step_id),
             )
 
     @complete_step.validator
@@ -276,7 +386,7 @@ class BatchWorkflow:
                 "record_verification",
                 VerificationRecordInput(
                     batch_id=self.inp.batch_id,
-                    step_id=step.step_id,
+                    step_id=self._instance(step.step_id),
                     update_id=update.id if update else f"{step.step_id}/verify",
                     step_sha256=self.step_hashes[step.step_id],
                     signature=req.signature,
@@ -292,7 +402,7 @@ class BatchWorkflow:
                 result=view.result or "pass",
                 content_sha256=recorded.content_sha256,
                 signature_id=recorded.signature_id,
-                next_step_id=self._next_step_id(),
+                next_step_id=self._next_step_id(step.step_id),
             )
 
     @verify_step.validator
@@ -310,7 +420,7 @@ class BatchWorkflow:
             recorded = await self._record_step(
                 StepRecordInput(
                     batch_id=self.inp.batch_id,
-                    step_id=step.step_id,
+                    step_id=self._instance(step.step_id),
                     update_id=update.id if update else f"{step.step_id}/correct",
                     kind=step.kind,
                     title=step.title,
@@ -329,7 +439,7 @@ class BatchWorkflow:
                 result=result,
                 content_sha256=recorded.content_sha256,
                 signature_id=recorded.signature_id,
-                next_step_id=self._next_step_id(),
+                next_step_id=self._next_step_id(step.step_id),
             )
 
     @correct_value.validator
@@ -422,14 +532,15 @@ class BatchWorkflow:
 
     @workflow.query
     def view(self, _: StateQuery) -> BatchView:
-        current = self.plan.steps[self.index].step_id if self.index < len(self.plan.steps) else None
+        current = self.active[0] if self.active else None
         return BatchView(
             batch_id=self.inp.batch_id,
             state=self.state,
             current_step_id=current,
             steps=list(self.views.values()),
             pending_reading=self.readings.get(current) if current else None,
-            mixing=self.mixing,
+            mixing=bool(self.mixing),
+            active_step_ids=list(self.active),
             report=self.report,
             hold_reason=self.hold_reason if self.state == HELD else "",
         )
@@ -449,15 +560,14 @@ class BatchWorkflow:
                 type="NotPermitted",
             )
         step = self.plan.step(step_id)
-        current = self.plan.steps[self.index] if self.index < len(self.plan.steps) else None
         if step is None:
             raise ApplicationError(f"Step {step_id} is not part of this batch.", type="WrongStep")
-        if current is None or current.step_id != step_id:
+        if step_id not in self.active:
             if self.views[step_id].status == "done":
                 raise ApplicationError(f"Step {step_id} is already complete.", type="Duplicate")
             raise ApplicationError(
-                f"Step {step_id} is not the current step; the current step is "
-                f"{current.step_id if current else 'none'}.",
+                f"Step {step_id} is not a current step; the current step is "
+                f"{' or '.join(self.active) or 'none'}.",
                 type="WrongStep",
             )
         if self.views[step_id].status == "awaiting_verification":
@@ -604,9 +714,11 @@ class BatchWorkflow:
         _decimal(req.value, step.value_label or "the corrected value")
         return step
 
-    def _next_step_id(self) -> str | None:
-        nxt = self.index + 1
-        return self.plan.steps[nxt].step_id if nxt < len(self.plan.steps) else None
+    def _next_step_id(self, step_id: str) -> str | None:
+        """The step after this one in the recipe's written order (informational)."""
+        ids = [s.step_id for s in self.plan.steps]
+        nxt = ids.index(step_id) + 1
+        return ids[nxt] if nxt < len(ids) else None
 
     def _validate_state_change(
         self, req: StateChangeRequest, meaning: str, allowed: tuple[str, ...]

@@ -205,6 +205,7 @@ class BatchView:
     mixing: bool = False
     report: ReportRef | None = None
     hold_reason: str = ""
+    active_step_ids: list[str] = field(default_factory=list)
 
 
 # --- activities ---------------------------------------------------------------

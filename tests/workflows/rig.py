@@ -22,6 +22,7 @@ from workflows.messages import (
     CompleteStepRequest,
     SignatureIntent,
     Signer,
+    StateQuery,
 )
 
 OPERATOR = Signer(user_id=3, username="operator", full_name="Olivia Operator", roles=["operator"])
@@ -86,3 +87,14 @@ async def complete_when_mixed(handle: WorkflowHandle, timeout_s: float = 30.0) -
     raise AssertionError("mix never finished")
 
 
+SUPERVISOR = Signer(user_id=4, username="sup", full_name="Sam Supervisor", roles=["supervisor"])
+
+
+async def wait_for_state(handle, state: str, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        if view.state == state:
+            return view
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"batch never reached {state}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -19,9 +18,11 @@ from tests.workflows.rig import (
     OTHER_OPERATOR,
     QA_AND_OPERATOR,
     QA_USER,
+    SUPERVISOR,
     complete_when_mixed,
     run_to_complete,
     sign,
+    wait_for_state,
     weigh_and_complete,
 )
 from workflows.batch import BatchWorkflow
@@ -174,9 +175,6 @@ class TestRetriesApplyOnce:
         assert kind == "Duplicate"
 
 
-SUPERVISOR = Signer(user_id=4, username="sup", full_name="Sam Supervisor", roles=["supervisor"])
-
-
 def change(signer: Signer, meaning: str, reason: str = "Line stopped for cleaning") -> (
     StateChangeRequest
 ):
@@ -244,16 +242,6 @@ class TestComments:
         handle = await rig.start()
         kind = await refused(handle, BatchWorkflow.comment, CommentRequest("", OPERATOR, "  "))
         assert kind == "BadValue"
-
-
-async def wait_for_state(handle, state: str, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        view = await handle.query(BatchWorkflow.view, StateQuery())
-        if view.state == state:
-            return view
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"batch never reached {state}")
 
 
 class TestVerificationAndCorrection:
