@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseRequest,
         ReportInput,
         ReportRef,
+        ResumeState,
         Signer,
         StateChangeRecordInput,
         StateChangeRequest,
@@ -126,10 +127,18 @@ class BatchWorkflow:
         self.plan = inp.plan
         self.state = RUNNING
         self.flow = self.plan.flow or linear_flow(self.plan.steps)
+        # A long batch continues as new between these top-level elements.
+        self.top = self.flow.children if self.flow.kind == SEQUENCE else [self.flow]
+        resume = inp.resume
+        if resume:
+            self.state = resume.state
+        self.position = resume.position if resume else 0
         # Steps waiting for people or devices now, in the order they became active. The
         # first ones are open from the start, so an operator can act while the batch's
         # start is still being recorded.
-        self.active: list[str] = self._entry(self.flow)
+        self.active: list[str] = (
+            self._entry(self.top[self.position]) if self.position < len(self.top) else []
+        )
         self.iterations: dict[str, int] = {}
         self.views = {
             s.step_id: StepView(
@@ -138,13 +147,17 @@ class BatchWorkflow:
             )
             for s in self.plan.steps
         }
-        self.performers: set[int] = set()
-        self.step_performer: dict[str, int] = {}
-        self.step_hashes: dict[str, str] = {}
+        self.performers: set[int] = set(resume.performers) if resume else set()
+        self.step_performer: dict[str, int] = dict(resume.step_performer) if resume else {}
+        self.step_hashes: dict[str, str] = dict(resume.step_hashes) if resume else {}
+        if resume:
+            self.views.update({v.step_id: v for v in resume.views})
+            self.iterations.update(resume.iterations)
+        self.updates = 0
         self.readings: dict[str, WeightReading] = {}
         self.mix_runs: dict[str, MixRun] = {}
         self.mixing: set[str] = set()
-        self.hold_reason = ""
+        self.hold_reason = resume.hold_reason if resume else ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
         # update validated meanwhile must see the state the first one leaves.
@@ -154,8 +167,21 @@ class BatchWorkflow:
 
     @workflow.run
     async def run(self, inp: BatchInput) -> BatchResult:
-        await self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
-        await self._run_node(self.flow)
+        if inp.resume is None:
+            await self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
+        else:
+            # Recorded by the new run, so the old one hands over within one workflow task
+            # and no operator action finds the batch between two runs.
+            await self._event(f"batch.continued/{inp.resume.generation}", "system",
+                              {"position": str(inp.resume.position)})
+        first = self.position
+        for position in range(first, len(self.top)):
+            if position > first and self._history_is_long():
+                await self._continue_as_new(position)
+            self.position = position
+            await self._run_node(self.top[position])
+            if self.state == ABORTED:
+                break
         if self.state != ABORTED:
             self.state = COMPLETE
             await self._event("batch.completed", "system", {})
@@ -170,6 +196,36 @@ class BatchWorkflow:
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return BatchResult(batch_id=inp.batch_id, state=self.state, report=self.report)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        # Temporal also caps a run at 2,000 updates; leave room for the ones in flight.
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.inp.history_budget
+            or self.updates > 1500
+        )
+
+    async def _continue_as_new(self, position: int) -> None:
+        """Carry what the batch knows into a fresh run between two procedure elements."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        generation = self.inp.resume.generation + 1 if self.inp.resume else 1
+        workflow.continue_as_new(
+            replace(
+                self.inp,
+                resume=ResumeState(
+                    position=position,
+                    generation=generation,
+                    views=list(self.views.values()),
+                    performers=sorted(self.performers),
+                    step_performer=self.step_performer,
+                    step_hashes=self.step_hashes,
+                    iterations=self.iterations,
+                    state=self.state,
+                    hold_reason=self.hold_reason,
+                ),
+            )
+        )
 
     async def _run_node(self, node: FlowNode) -> None:
         """Interpret the procedure tree; every branch stops as soon as the batch is aborted."""
@@ -196,7 +252,10 @@ class BatchWorkflow:
     async def _run_step(self, step: PlanStep) -> None:
         if step.step_id not in self.active:
             self.active.append(step.step_id)
-        self.views[step.step_id].status = "active"
+        view = self.views[step.step_id]
+        # An entry step may already have been done while the run was still starting up.
+        if view.status == "pending":
+            view.status = "active"
         if step.kind == MIX:
             await self._mix(step)
         await workflow.wait_condition(
@@ -306,6 +365,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def capture_weight(self, req: CaptureWeightRequest) -> WeightReading:
+        self.updates += 1
         async with self.lock:
             self._check_current(req.step_id, WEIGH, req.requested_by, OPERATOR)
             step = self._step(req.step_id)
@@ -338,6 +398,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def complete_step(self, req: CompleteStepRequest) -> StepOutcome:
+        self.updates += 1
         async with self.lock:
             step = self._validate_completion(req)
             result, values = self._judge(step, req)
@@ -379,6 +440,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def verify_step(self, req: VerifyStepRequest) -> StepOutcome:
+        self.updates += 1
         async with self.lock:
             step = self._validate_verification(req)
             update = workflow.current_update_info()
@@ -411,6 +473,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def correct_value(self, req: CorrectValueRequest) -> StepOutcome:
+        self.updates += 1
         async with self.lock:
             step = self._validate_correction(req)
             result, values = self._judge(
@@ -448,6 +511,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def release(self, req: ReleaseRequest) -> ReleaseOutcome:
+        self.updates += 1
         async with self.lock:
             decision = self._validate_release_request(req)
             update = workflow.current_update_info()
@@ -477,6 +541,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def hold(self, req: StateChangeRequest) -> ReleaseOutcome:
+        self.updates += 1
         async with self.lock:
             self._validate_state_change(req, HOLD_MEANING, (RUNNING,))
             return await self._change_state(req, HELD)
@@ -487,6 +552,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def restart(self, req: StateChangeRequest) -> ReleaseOutcome:
+        self.updates += 1
         async with self.lock:
             self._validate_state_change(req, RESTART_MEANING, (HELD,))
             return await self._change_state(req, RUNNING)
@@ -497,6 +563,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def abort(self, req: StateChangeRequest) -> ReleaseOutcome:
+        self.updates += 1
         async with self.lock:
             self._validate_state_change(req, ABORT_MEANING, (RUNNING, HELD, COMPLETE))
             return await self._change_state(req, ABORTED)
@@ -507,6 +574,7 @@ class BatchWorkflow:
 
     @workflow.update
     async def comment(self, req: CommentRequest) -> CommentOutcome:
+        self.updates += 1
         self._validate_comment_request(req)
         update = workflow.current_update_info()
         recorded = await workflow.execute_activity(

@@ -63,6 +63,23 @@ class BatchInput:
     plan: BatchPlan
     equipment: dict[str, str]  # recipe equipment role -> bound equipment id
     created_by: str
+    # Set when a long batch continues as a new run: where it was and what it knows.
+    resume: ResumeState | None = None
+    # Events per run before continuing as new (Temporal warns at 10,240).
+    history_budget: int = 8000
+
+
+@dataclass
+class ResumeState:
+    position: int  # the next top-level procedure element to run
+    generation: int
+    views: list[StepView]
+    performers: list[int]
+    step_performer: dict[str, int]
+    step_hashes: dict[str, str]
+    iterations: dict[str, int]
+    state: str = RUNNING
+    hold_reason: str = ""
 
 
 @dataclass
