@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         RUNNING,
         SUPERVISOR,
         VERIFIED,
+        Awaiting,
         BatchEvent,
         BatchInput,
         BatchResult,
@@ -609,9 +610,30 @@ class BatchWorkflow:
             pending_reading=self.readings.get(current) if current else None,
             mixing=bool(self.mixing),
             active_step_ids=list(self.active),
+            awaiting=self._awaiting(),
             report=self.report,
             hold_reason=self.hold_reason if self.state == HELD else "",
         )
+
+    def _awaiting(self) -> list[Awaiting]:
+        if self.state == HELD:
+            return [Awaiting("restart", None, [SUPERVISOR, QA])]
+        if self.state == COMPLETE:
+            return [Awaiting("release", None, [QA])]
+        if self.state != RUNNING:
+            return []
+        waiting = []
+        for step_id in self.active:
+            step, view = self._step(step_id), self.views[step_id]
+            if view.status == "awaiting_verification":
+                waiting.append(Awaiting("verify", step_id, [step.verify_role or OPERATOR]))
+            elif step_id in self.mixing:
+                waiting.append(Awaiting("device", step_id, []))
+            elif step.kind == WEIGH and step_id not in self.readings:
+                waiting.append(Awaiting("weigh", step_id, [OPERATOR]))
+            elif view.status != "done":
+                waiting.append(Awaiting("perform", step_id, [OPERATOR]))
+        return waiting
 
     # --- rules (shared by validators and handlers) ---------------------------
 

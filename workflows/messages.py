@@ -213,6 +213,15 @@ class StepView:
 
 
 @dataclass
+class Awaiting:
+    """What the batch waits for now, and who may do it."""
+
+    action: str  # weigh | perform | verify | device | restart | release
+    step_id: str | None
+    roles: list[str]
+
+
+@dataclass
 class BatchView:
     batch_id: str
     state: str
@@ -223,6 +232,7 @@ class BatchView:
     report: ReportRef | None = None
     hold_reason: str = ""
     active_step_ids: list[str] = field(default_factory=list)
+    awaiting: list[Awaiting] = field(default_factory=list)
 
 
 # --- activities ---------------------------------------------------------------

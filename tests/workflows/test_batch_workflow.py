@@ -51,6 +51,7 @@ class TestHappyPath:
         await run_to_complete(handle, rig)
         view = await handle.query(BatchWorkflow.view, StateQuery())
         assert view.state == "complete" and view.current_step_id is None
+        assert [(a.action, a.roles) for a in view.awaiting] == [("release", ["qa"])]
 
         outcome = await handle.execute_update(BatchWorkflow.release,
                                               ReleaseRequest(sign(QA_USER, "released")))
@@ -247,6 +248,8 @@ class TestComments:
 class TestVerificationAndCorrection:
     async def test_four_eyes_step_needs_a_second_person(self, rig):
         handle = await rig.start(plan=PLAN_VERIFIED)
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        assert [(a.action, a.step_id) for a in view.awaiting] == [("weigh", "d/w/weigh-a")]
         await weigh_and_complete(handle, rig, "1200.00")
         await complete_when_mixed(handle)
         await handle.execute_update(BatchWorkflow.complete_step,
@@ -254,6 +257,8 @@ class TestVerificationAndCorrection:
         kind = await refused(handle, BatchWorkflow.complete_step,
                              CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
         assert kind == "WrongStep"  # the batch waits for the verification
+        view = await handle.query(BatchWorkflow.view, StateQuery())
+        assert [(a.action, a.roles) for a in view.awaiting] == [("verify", ["operator"])]
         kind = await refused(handle, BatchWorkflow.verify_step,
                              VerifyStepRequest("b/b/lod", sign(OPERATOR, "verified")))
         assert kind == "NotPermitted"  # the performer cannot verify their own step
