@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recipes.errors import RecipeError
+from runtime.equipment import EquipmentError
 from signatures.identity import AuthenticationFailed, IdentityError, NotPermitted
 from signatures.tokens import TokenError
 from store.batch_record import BatchConflict, RecordError
@@ -71,6 +72,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IdentityError)
     async def _identity(_: Request, exc: IdentityError) -> JSONResponse:
         return error_response(400, "identity_error", str(exc))
+
+    @app.exception_handler(EquipmentError)
+    async def _equipment(_: Request, exc: EquipmentError) -> JSONResponse:
+        return error_response(409, "equipment_unavailable", str(exc))
 
     @app.exception_handler(BatchConflict)
     async def _conflict(_: Request, exc: BatchConflict) -> JSONResponse:

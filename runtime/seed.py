@@ -46,4 +46,9 @@ def seed_demo(engine: Engine) -> None:
         users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed")
     recipes = RecipeStore(engine)
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        recipes.add_version(path.read_bytes().decode("utf-8"), path.name, author="author")
+        row, created = recipes.add_version(
+            path.read_bytes().decode("utf-8"), path.name, author="author"
+        )
+        if created:
+            # The author hands the example to review; an approver signs it (`ebr demo` does).
+            recipes.submit_for_review(row.recipe_id, row.version, "author")

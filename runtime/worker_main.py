@@ -16,8 +16,6 @@ from temporalio.client import Client
 from activities.devices import DeviceActivities
 from activities.records import RecordActivities
 from activities.reports import ReportActivities
-from devices.modbus_plc import MixerPlc
-from devices.mtsics import MtSicsScale
 from reports.pki import ensure_signing_identity
 from runtime.equipment import load_register
 from runtime.worker import ACTIVITY_THREADS, build_worker
@@ -40,8 +38,7 @@ def production_activities(settings: Settings) -> list[object]:
     return [
         RecordActivities(store),
         DeviceActivities(
-            open_scale=lambda eq: MtSicsScale(register.scale(eq)),
-            open_mixer=lambda eq: MixerPlc(register.mixer(eq)),
+            open_scale=register.open_scale, open_mixer=register.open_mixer, register=register
         ),
         ReportActivities(store, RecipeStore(engine), settings.reports_dir, identity,
                          settings.site_name),

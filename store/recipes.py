@@ -15,10 +15,6 @@ Lifecycle of a version (ISA-88 master recipe, 21 CFR Part 11 approval):
   not be an author of the version: neither the user who stored it nor the person named in
   the recipe's `header.author`.
 * Every transition is one audit entry, written in the same transaction as the change.
-
-Transitional: the seeded demo approves its example recipe straight from `draft`
-(`runtime/seed.py` does not submit it for review). Until it does, `approve` still accepts a
-draft and records `"from": "draft"` in the audit entry, so a skipped review stays visible.
 """
 
 from __future__ import annotations
@@ -49,10 +45,6 @@ SUPERSEDED = "superseded"
 OBSOLETE = "obsolete"
 STATUSES = (DRAFT, IN_REVIEW, APPROVED, EFFECTIVE, SUPERSEDED, OBSOLETE)
 RUNNABLE = (APPROVED, EFFECTIVE)
-
-# See the module docstring: remove once the seed submits its examples for review.
-APPROVE_FROM_DRAFT = True
-
 
 class RecipeStoreError(Exception):
     """A recipe action the store refuses; the message says what to do instead."""
@@ -238,8 +230,7 @@ class RecipeStore:
             row = self._get(session, recipe_id, version)
             if row.status in RUNNABLE:
                 return row
-            allowed = (IN_REVIEW, DRAFT) if APPROVE_FROM_DRAFT else (IN_REVIEW,)
-            self._check_from(row, allowed, APPROVED)
+            self._check_from(row, (IN_REVIEW,), APPROVED)
             signer = signature.signer
             if signer.username == row.created_by:
                 raise RecipeStoreError(

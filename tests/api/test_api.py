@@ -120,7 +120,7 @@ class TestRecipes:
         r = await api.http.post("/api/v1/recipes", json={"yaml": text},
                                 headers=await api.login("author"))
         assert r.status_code == 200, r.text
-        assert r.json()["status"] == "draft"
+        assert r.json()["status"] == "in_review"
 
     async def test_draft_recipe_cannot_run(self, api):
         r = await api.http.post(

@@ -59,8 +59,8 @@ async def test_one_version_is_returned_with_its_exact_yaml_and_history(api: Clie
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["yaml"] == (EXAMPLES / "vitamin-c-blend.yaml").read_bytes().decode("utf-8")
-    assert body["status"] == "draft" and body["created_by"] == "author"
-    assert [h["action"] for h in body["history"]] == ["recipe.created"]
+    assert body["status"] == "in_review" and body["created_by"] == "author"
+    assert [h["action"] for h in body["history"]] == ["recipe.created", "recipe.submitted"]
 
 
 async def test_an_unknown_version_is_404(api: Client) -> None:
@@ -98,7 +98,9 @@ async def test_only_an_author_submits_and_only_an_approver_makes_effective(api: 
 async def test_a_wrong_transition_is_409_with_the_allowed_states(api: Client) -> None:
     r = await api.post(f"{V1}/effective", "approver")
     assert r.status_code == 409
-    assert "is draft; it can become effective only from approved" in r.json()["error"]["message"]
+    assert "is in_review; it can become effective only from approved" in (
+        r.json()["error"]["message"]
+    )
 
 
 async def test_obsolete_needs_a_reason(api: Client) -> None:

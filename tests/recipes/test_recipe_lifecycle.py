@@ -157,10 +157,9 @@ def test_a_wrong_transition_says_which_states_allow_it(store: RecipeStore) -> No
         store.approve(ID, "1.0.0", signature())
 
 
-def test_approving_a_draft_directly_is_recorded_as_a_skipped_review(store: RecipeStore) -> None:
-    # Transitional (store.recipes.APPROVE_FROM_DRAFT): the seeded demo approves a draft.
-    store.approve(ID, "1.0.0", signature())
-    assert store.history(ID, "1.0.0")[-1].detail["from"] == "draft"
+def test_a_draft_cannot_be_approved_before_review(store: RecipeStore) -> None:
+    with pytest.raises(RecipeStoreError, match="is draft; it can become approved only from"):
+        store.approve(ID, "1.0.0", signature())
 
 
 def test_an_unknown_version_is_named(store: RecipeStore) -> None:
