@@ -1,18 +1,41 @@
-"""Render, sign and publish the eBMR. Only a signed PDF ever reaches the final path."""
+"""Render, sign and publish the eBMR. Only a signed PDF ever reaches the final path.
+
+A released batch whose signing key is missing or broken stays released with its signature
+pending: the activity fails with a retryable `SigningUnavailable` error (its message says
+what to fix), Temporal retries it, and the first attempt after the key is repaired
+publishes the one signed PDF. Nothing is written to the reports directory meanwhile.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from reports.pki import SigningIdentity
+from reports.errors import RenderError, SigningError
+from reports.pki import SigningIdentity, load_root, load_signer_material
 from reports.publish import sha256_hex, write_atomically
 from reports.render import render_batch_record
 from reports.sign import sign_pdf
 from store.batch_record import BatchRecordStore
 from store.recipes import RecipeStore
-from workflows.messages import ReportInput, ReportRef
+from workflows.messages import BatchEvent, ReportInput, ReportRef
+
+log = logging.getLogger(__name__)
+
+# ApplicationError types the workflow's retry policy can name.
+SIGNING_UNAVAILABLE = "SigningUnavailable"
+RECORD_NOT_RENDERABLE = "RecordNotRenderable"
+# Someone has to repair the key: retrying every few seconds only floods the history and the
+# log. Temporal still caps the wait at the policy's maximum_interval.
+SIGNING_RETRY_DELAY = timedelta(minutes=5)
+SIGNATURE_PENDING = "report.signature_pending"
+
+IdentitySource = SigningIdentity | Callable[[], SigningIdentity]
 
 
 class ReportActivities:
@@ -21,9 +44,11 @@ class ReportActivities:
         store: BatchRecordStore,
         recipes: RecipeStore,
         reports_dir: Path,
-        identity: SigningIdentity,
+        identity: IdentitySource,
         site_name: str = "",
     ) -> None:
+        """`identity` may be a callable so that a worker starts, and batches run, while the
+        signing key is broken; it is then resolved again on every attempt."""
         self.store = store
         self.recipes = recipes
         self.reports_dir = reports_dir
@@ -34,20 +59,73 @@ class ReportActivities:
     def publish_report(self, inp: ReportInput) -> ReportRef:
         batch = self.store.get_batch(inp.batch_id)
         if batch is None:
-            raise ValueError(f"Batch {inp.batch_id} is not in the record store.")
+            raise ApplicationError(
+                f"Batch {inp.batch_id} is not in the record store.",
+                type="RecordError",
+                non_retryable=True,
+            )
         # A retry after the file and its row were written returns the same document.
         if batch.report_path and batch.report_sha256 and Path(batch.report_path).exists():
             existing = Path(batch.report_path).read_bytes()
             if sha256_hex(existing) == batch.report_sha256:
                 return ReportRef(batch.report_path, batch.report_sha256, batch.report_pages or 0)
+
+        # Check the key before rendering: a 500-step record takes over a minute to lay out,
+        # and every retry while the key is broken would repeat that for nothing.
+        identity = self._usable_identity(inp.batch_id, batch.state)
         record = self.store.assemble_record(inp.batch_id)
         recipe = self.recipes.get(batch.recipe_id, batch.recipe_version)
-        rendered = render_batch_record(record, recipe.source_text if recipe else "")
+        try:
+            rendered = render_batch_record(record, recipe.source_text if recipe else "")
+        except RenderError as exc:
+            # The same record and code fail the same way: retrying cannot help, a fix can.
+            raise ApplicationError(
+                f"The batch record of {inp.batch_id} cannot be rendered: {exc}",
+                type=RECORD_NOT_RENDERABLE,
+                non_retryable=True,
+            ) from exc
         activity.heartbeat("rendered")
-        signed = sign_pdf(rendered.pdf, self.identity, location=self.site_name)
+        try:
+            signed = sign_pdf(rendered.pdf, identity, location=self.site_name)
+        except SigningError as exc:
+            raise self._pending(inp.batch_id, batch.state, exc) from exc
+        activity.heartbeat("signed")
         path = self.reports_dir / f"{inp.batch_id}.pdf"
         self.reports_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(path, signed)
         digest = sha256_hex(signed)
         self.store.attach_report(inp.batch_id, str(path), digest, rendered.pages)
         return ReportRef(path=str(path), sha256=digest, pages=rendered.pages)
+
+    def _usable_identity(self, batch_id: str, state: str) -> SigningIdentity:
+        try:
+            identity = self.identity() if callable(self.identity) else self.identity
+            load_signer_material(identity)
+            load_root(identity.root_cert)
+        except SigningError as exc:
+            raise self._pending(batch_id, state, exc) from exc
+        return identity
+
+    def _pending(self, batch_id: str, state: str, exc: SigningError) -> ApplicationError:
+        """Record once that the signature is pending, and the retryable error to raise."""
+        message = (
+            f"The eBMR of batch {batch_id} ({state}) is not published: signature pending. "
+            f"The signing identity is unusable: {exc}. Repair it; the report is retried "
+            "automatically and published, signed, on the first attempt that succeeds."
+        )
+        log.error("%s", message)
+        # Idempotent on its key: one audit entry for the whole outage, not one per retry.
+        self.store.record_event(
+            BatchEvent(
+                batch_id=batch_id,
+                key=f"{batch_id}/{SIGNATURE_PENDING}",
+                action=SIGNATURE_PENDING,
+                state=state,
+                actor="system",
+                at=datetime.now(UTC).isoformat(timespec="seconds"),
+                detail={"error": str(exc)},
+            )
+        )
+        return ApplicationError(
+            message, type=SIGNING_UNAVAILABLE, next_retry_delay=SIGNING_RETRY_DELAY
+        )

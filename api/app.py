@@ -16,6 +16,7 @@ from api import (
     routes_auth,
     routes_batches,
     routes_recipes,
+    routes_reports,
     routes_users,
 )
 from api.services import Services
@@ -64,6 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(routes_batches.router)
     app.include_router(routes_audit.router)
     app.include_router(routes_users.router)
+    app.include_router(routes_reports.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

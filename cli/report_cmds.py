@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,20 +16,72 @@ report_app = typer.Typer(help="Signed eBMR documents.", no_args_is_help=True)
 def report_verify(
     pdf: Annotated[Path, typer.Argument(help="the signed eBMR PDF")],
     trust: Annotated[Path | None, typer.Option(help="root certificate (PEM) to trust")] = None,
+    db: Annotated[
+        bool,
+        typer.Option(
+            "--db/--no-db",
+            help="also compare the embedded record with this site's database "
+            "(EBR_DATABASE_URL) and check its audit chain",
+        ),
+    ] = False,
 ) -> None:
-    """Verify an eBMR offline: signature intact, valid, trusted, and covering the whole file."""
+    """Verify an eBMR offline: signature intact, valid, trusted, and covering the whole file.
+
+    Exit status: 0 verified, 1 not verified (or differs from the database), 2 unusable input.
+    """
     from reports.verify import VerificationError, verify_pdf
 
-    root = trust or load_settings().pki_dir / "root.pem"
+    settings = load_settings() if (db or trust is None) else None
+    root = trust or settings.pki_dir / "root.pem"  # type: ignore[union-attr]
     try:
-        result = verify_pdf(pdf.read_bytes(), root)
+        data = pdf.read_bytes()
+        if db:
+            from api.routes_reports import verify_against_store
+            from store.batch_record import BatchRecordStore
+            from store.db import make_engine
+
+            engine = make_engine(settings.resolved_database_url)  # type: ignore[union-attr]
+            try:
+                report = verify_against_store(data, root, BatchRecordStore(engine))
+            finally:
+                engine.dispose()
+        else:
+            report = verify_pdf(data, root).as_dict()
     except (OSError, VerificationError) as exc:
         typer.echo(f"ebr report verify: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"signer: {result.signer}; signed at: {result.signed_at}")
-    typer.echo(f"intact={result.intact} valid={result.valid} trusted={result.trusted} "
-               f"whole-file={result.covers_whole_file}")
-    for problem in result.problems:
+    ok = _print(report)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _print(report: dict[str, Any]) -> bool:
+    """Print the verification as lines a person reads; return the overall verdict."""
+    typer.echo(f"signer: {report['signer']}; signed at: {report['signed_at']}")
+    typer.echo(
+        f"intact={report['intact']} valid={report['valid']} trusted={report['trusted']} "
+        f"whole-file={report['covers_whole_file']}"
+    )
+    for problem in report["problems"]:
         typer.echo(f"problem: {problem}")
-    typer.echo("VERIFIED" if result.ok else "NOT VERIFIED")
-    raise typer.Exit(0 if result.ok else 1)
+    ok = bool(report["ok"])
+    if "batch_in_database" in report:
+        if not report["batch_in_database"]:
+            typer.echo("database: the signed record names no batch of this site; not compared")
+        else:
+            matches = report["record_matches_database"]
+            typer.echo(
+                f"database: batch {report['batch_id']}; embedded record "
+                f"{'matches' if matches else 'DIFFERS FROM'} the database"
+                f"; published copy: {'yes' if report['published_copy'] else 'no'}"
+            )
+            for difference in report["record_differences"]:
+                typer.echo(f"difference: {difference}")
+            if report["audit_entries_after_signing"]:
+                typer.echo(
+                    f"database: {report['audit_entries_after_signing']} audit entries were "
+                    "added after signing (expected: at least the publication itself)"
+                )
+            typer.echo(f"database: {report['audit_chain_message']}")
+            ok = ok and bool(matches) and bool(report["audit_chain_intact"])
+    typer.echo("VERIFIED" if ok else "NOT VERIFIED")
+    return ok

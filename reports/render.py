@@ -7,10 +7,12 @@ printed pages against the data without access to ebr.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -29,7 +31,22 @@ from reports.publish import sha256_hex
 # The only URLs a document may load: our own packaged assets, under a scheme that no
 # network or file system handler understands.
 ASSET_SCHEME = "ebr-asset:"
-_ASSETS: Mapping[str, str] = {"ebmr.css": "text/css"}
+_ASSETS: Mapping[str, tuple[str, str]] = {
+    "ebmr.css": ("templates/ebmr.css", "text/css"),
+    # Fonts ship with the package so the PDF does not depend on the host's fontconfig:
+    # the same record renders with the same glyphs and metrics on every worker.
+    **{
+        f"fonts/{name}.ttf": (f"fonts/{name}.ttf", "font/ttf")
+        for name in (
+            "DejaVuSans",
+            "DejaVuSans-Bold",
+            "DejaVuSans-Oblique",
+            "DejaVuSans-BoldOblique",
+            "DejaVuSansMono",
+            "DejaVuSansMono-Bold",
+        )
+    },
+}
 _TEMPLATE = "ebmr.html"
 _STYLESHEET = "ebmr.css"
 # WeasyPrint promises no thread safety (Pango, fontconfig and cairo state is shared and
@@ -100,7 +117,7 @@ def render_batch_record(record: dict, recipe_yaml: str) -> RenderedPdf:
         ),
     ]
     try:
-        with _WEASYPRINT_LOCK:
+        with _WEASYPRINT_LOCK, _source_date_epoch(_generated_at(record)):
             # No base_url: a relative URL has nothing to resolve against and is dropped.
             document = HTML(string=html, url_fetcher=fetcher).render()
             pdf = document.write_pdf(
@@ -119,6 +136,26 @@ def render_batch_record(record: dict, recipe_yaml: str) -> RenderedPdf:
         # WeasyPrint raises a wide variety of layout/font errors; the activity needs one type.
         raise RenderError(f"WeasyPrint could not lay out the batch record: {exc}") from exc
     return RenderedPdf(pdf=pdf, pages=len(document.pages))
+
+
+@contextlib.contextmanager
+def _source_date_epoch(when: dt.datetime) -> Iterator[None]:
+    """Pin the clock fontTools writes into each subset font's `head` table.
+
+    Without it the same record renders to different bytes every second (the font subsets'
+    modification times, and the file /ID derived from them); with it the PDF before
+    signing is byte-identical for the same record. fontTools honours the reproducible-builds
+    variable; it is process-wide, so it is only set while holding the WeasyPrint lock.
+    """
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(when.timestamp()))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = previous
 
 
 _ATTACHMENT_TYPES = {RECORD_ATTACHMENT: "application/json", RECIPE_ATTACHMENT: "application/yaml"}
@@ -168,8 +205,15 @@ class PackageAssetFetcher(URLFetcher):
         name = url.removeprefix(ASSET_SCHEME) if url.startswith(ASSET_SCHEME) else None
         if name is None or name not in _ASSETS:
             raise PermissionError(f"refused to load {url!r}")
-        body = resources.files("reports").joinpath("templates", name).read_bytes()
-        return URLFetcherResponse(url, body=body, headers={"Content-Type": _ASSETS[name]})
+        path, mime = _ASSETS[name]
+        body = _asset_bytes(path)
+        return URLFetcherResponse(url, body=body, headers={"Content-Type": mime})
+
+
+@cache
+def _asset_bytes(path: str) -> bytes:
+    # Cached: the fonts are 3 MiB read for every rendering otherwise.
+    return resources.files("reports").joinpath(path).read_bytes()
 
 
 def _html(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> str:
@@ -197,17 +241,29 @@ def _environment() -> jinja2.Environment:
 
 def _view(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> dict[str, Any]:
     batch = record["batch"]
+    audit = [_audit_view(index, entry) for index, entry in enumerate(record["audit"], start=1)]
     steps = [_step_view(number, step) for number, step in enumerate(record["steps"], start=1)]
+    by_id = {step["step_id"]: step for step in steps}
+    # Comments and device faults are audit events naming a step: show them in the step too,
+    # so a reader of the step sees everything said about it without the appendix.
+    for entry in audit:
+        step = by_id.get(entry["step_ref"] or "")
+        if step is not None and entry["kind"] in ("COMMENT", "DEVICE FAULT"):
+            step["events"].append(entry)
     generated = _generated_at(record)
+    state = str(batch.get("state") or "")
     return {
         "record_format": record["format"],
         "batch": batch,
         "equipment": sorted((str(k), v) for k, v in (batch.get("equipment") or {}).items()),
         "steps": steps,
-        "exceptions": [s for s in steps if s["failed"] or s["comment"]],
+        "exceptions": _exceptions(steps, audit, by_id),
         "failed_count": sum(1 for s in steps if s["failed"]),
+        "altered_count": sum(1 for s in steps if s["altered"]),
         "release": record["release"],
-        "audit": record["audit"],
+        "release_reason": _release_reason(record, audit),
+        "cover": _cover(state, record["release"], audit),
+        "audit": audit,
         "generated_at": record["generated_at"],
         "generated_at_w3c": generated.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "record_sha256": sha256_hex(record_json),
@@ -220,6 +276,7 @@ def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
     values = step.get("values") or {}
     return {
         "number": number,
+        "anchor": f"step-{number}",
         "step_id": step["step_id"],
         "kind": step["kind"],
         "title": step["title"],
@@ -228,12 +285,175 @@ def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
         "operation": step["operation"],
         "result": step["result"],
         "failed": step["result"] == "fail",
+        # Only an explicit False is an alteration: records from before the field existed
+        # carry no verdict, and printing them as ALTERED would be a false accusation.
+        "altered": step.get("signature_verified") is False,
         "readings": _readings(values),
         "unit": step.get("unit"),
         "limits": step.get("limits"),
         "device": step.get("device"),
         "comment": (step.get("comment") or "").strip(),
         "signature": step.get("signature"),
+        "events": [],
+    }
+
+
+# Audit actions that a reviewer must see on page 2, and how the summary names them.
+_EVENT_KINDS = {
+    "comment.added": "COMMENT",
+    "batch.held": "HOLD",
+    "batch.running": "RESTART",
+    "batch.aborted": "ABORT",
+    "batch.rejected": "REJECTED",
+}
+# Order of the summary: what undermines the record first, then what happened to product.
+_EXCEPTION_ORDER = (
+    "ALTERED",
+    "FAILED",
+    "ABORT",
+    "REJECTED",
+    "HOLD",
+    "DEVICE FAULT",
+    "RESTART",
+    "COMMENT",
+)
+
+
+def _audit_view(index: int, entry: Mapping[str, Any]) -> dict[str, Any]:
+    action = str(entry["action"])
+    detail = _detail(entry["detail"])
+    kind = _EVENT_KINDS.get(action)
+    if kind is None and action.startswith("mix.failed"):
+        kind = "DEVICE FAULT"
+    step_ref = detail.get("step") if isinstance(detail.get("step"), str) else None
+    return {
+        "number": index,
+        "anchor": f"audit-{index}",
+        "at": entry["at"],
+        "actor": entry["actor"],
+        "action": action,
+        "subject": entry["subject"],
+        "detail": entry["detail"],
+        "fields": detail,
+        "kind": kind,
+        "step_ref": step_ref,
+        "text": _event_text(kind, detail),
+    }
+
+
+def _detail(raw: object) -> dict[str, Any]:
+    """The audit detail as a dict: the store keeps JSON text, older records free text."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str) and raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _event_text(kind: str | None, detail: Mapping[str, Any]) -> str:
+    if kind == "COMMENT":
+        return str(detail.get("comment", ""))
+    if kind == "DEVICE FAULT":
+        return str(detail.get("error", ""))
+    if kind in ("HOLD", "RESTART", "ABORT", "REJECTED"):
+        return str(detail.get("reason", ""))
+    return ""
+
+
+def _exceptions(
+    steps: list[dict[str, Any]], audit: list[dict[str, Any]], by_id: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for step in steps:
+        where = f"Step {step['number']}: {step['title']}"
+        if step["altered"]:
+            rows.append(
+                _row(
+                    "ALTERED",
+                    where,
+                    "stored data no longer matches its signature",
+                    None,
+                    step["anchor"],
+                )
+            )
+        if step["failed"]:
+            rows.append(_row("FAILED", where, _values_text(step), None, step["anchor"]))
+        if step["comment"]:
+            rows.append(_row("COMMENT", where, step["comment"], None, step["anchor"]))
+    for entry in audit:
+        if entry["kind"] is None:
+            continue
+        step = by_id.get(entry["step_ref"] or "")
+        where = f"Step {step['number']}: {step['title']}" if step else "Batch"
+        when = _format_time(entry["at"]) if entry["at"] else "time not recorded"
+        who = f"{entry['actor']}, {when}"
+        # Link to the step when the event concerns one (its comments are shown there),
+        # otherwise to the event's row in the audit-trail appendix.
+        target = step["anchor"] if step else entry["anchor"]
+        rows.append(_row(entry["kind"], where, entry["text"], who, target))
+    return sorted(rows, key=lambda row: _EXCEPTION_ORDER.index(row["kind"]))
+
+
+def _row(kind: str, where: str, text: str, who: str | None, anchor: str) -> dict[str, Any]:
+    return {"kind": kind, "where": where, "text": text, "who": who, "anchor": anchor}
+
+
+def _values_text(step: Mapping[str, Any]) -> str:
+    parts = [
+        f"{name}: {value}{' ' + unit if unit else ''}" for name, value, unit in step["readings"]
+    ]
+    limits = step.get("limits")
+    if limits:
+        parts.append(f"limits {limits['low']} to {limits['high']} {limits['unit']}")
+    return "; ".join(parts) or "result fail"
+
+
+def _release_reason(record: Mapping[str, Any], audit: list[dict[str, Any]]) -> str:
+    """The disposition's reason: the record's own, else the one in its audit entry."""
+    release = record.get("release") or {}
+    reason = str(release.get("reason") or "")
+    if reason:
+        return reason
+    decision = release.get("decision")
+    for entry in reversed(audit):
+        if decision and entry["action"] == f"batch.{decision}":
+            return str(entry["fields"].get("reason", ""))
+    return ""
+
+
+def _cover(
+    state: str, release: Mapping[str, Any] | None, audit: list[dict[str, Any]]
+) -> dict[str, str]:
+    """The cover banner: one word for the outcome and one sentence on what it means."""
+    if state == "released":
+        return {
+            "css": "released",
+            "word": "RELEASED",
+            "sentence": "QA has signed the release of this batch.",
+        }
+    if state == "rejected":
+        return {
+            "css": "rejected",
+            "word": "REJECTED",
+            "sentence": "QA has rejected this batch: the product must not be released.",
+        }
+    if state == "aborted":
+        reason = next((e["text"] for e in reversed(audit) if e["kind"] == "ABORT"), "")
+        tail = f" Reason: {reason}" if reason else ""
+        return {
+            "css": "aborted",
+            "word": "ABORTED",
+            "sentence": "Execution was stopped before completion; the product must not "
+            f"be released.{tail}",
+        }
+    return {
+        "css": "open",
+        "word": f"NOT RELEASED ({state.upper() or 'UNKNOWN'})",
+        "sentence": "No disposition has been signed; this is not a final record.",
     }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,13 @@ class Verification:
     signed_at: str | None
     record: dict | None
     problems: tuple[str, ...]
+    # Comparison with the record as the database holds it now (None: not compared, because
+    # no stored record was given or the signature vouches for no embedded record).
+    record_matches: bool | None = None
+    record_differences: tuple[str, ...] = ()
+    # Audit entries the database gained after signing (e.g. report.signed): expected, and
+    # shown to the auditor, but not a mismatch.
+    audit_entries_after_signing: int = 0
 
     @property
     def ok(self) -> bool:
@@ -60,9 +68,31 @@ class Verification:
             and not self.problems
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON data: what the API returns and `ebr report verify` prints."""
+        return {
+            "ok": self.ok,
+            "intact": self.intact,
+            "valid": self.valid,
+            "trusted": self.trusted,
+            "covers_whole_file": self.covers_whole_file,
+            "signer": self.signer,
+            "signed_at": self.signed_at,
+            "problems": list(self.problems),
+            "record_format": (self.record or {}).get("format"),
+            "record_matches_database": self.record_matches,
+            "record_differences": list(self.record_differences),
+            "audit_entries_after_signing": self.audit_entries_after_signing,
+        }
 
-def verify_pdf(pdf: bytes, trust_root: Path) -> Verification:
+
+def verify_pdf(
+    pdf: bytes, trust_root: Path, stored_record: Mapping[str, Any] | None = None
+) -> Verification:
     """Check `pdf` against `trust_root` without any network access.
+
+    With `stored_record` (the record as the database assembles it now), also report whether
+    the signed, embedded record.json still says the same: see `compare_records`.
 
     Never raises for a damaged or tampered PDF (the answer is then `ok == False` with the
     reasons in `problems`); raises VerificationError only when `pdf` is not a PDF at all or
@@ -98,7 +128,84 @@ def verify_pdf(pdf: bytes, trust_root: Path) -> Verification:
         )
     except Exception as exc:
         return _failed(f"the signature cannot be evaluated; the file is damaged ({exc})")
-    return _judge(data, reader, signature, status, trust_root)
+    result = _judge(data, reader, signature, status, trust_root)
+    if stored_record is None or result.record is None:
+        return result
+    differences, later = compare_records(result.record, stored_record)
+    return replace(
+        result,
+        record_matches=not differences,
+        record_differences=differences,
+        audit_entries_after_signing=later,
+    )
+
+
+# Fields that legitimately differ between the signed snapshot and a fresh assembly:
+# generated_at is the assembly time itself.
+_VOLATILE = frozenset({"generated_at"})
+_MAX_DIFFERENCES = 20
+
+
+def compare_records(
+    embedded: Mapping[str, Any], stored: Mapping[str, Any]
+) -> tuple[tuple[str, ...], int]:
+    """Differences between the signed record and the stored one, and the audit growth.
+
+    Everything but `generated_at` must be equal, after a JSON round trip of `stored` so that
+    both sides have the types the PDF can carry. The stored audit trail may have grown since
+    signing (the publication itself is audited), so the signed audit must be a prefix of
+    it; the number of later entries is returned, not reported as a difference.
+    """
+    try:
+        current = json.loads(json.dumps(stored, sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        return (f"the stored record is not plain JSON data ({exc})",), 0
+    differences: list[str] = []
+    for key in sorted((set(embedded) | set(current)) - _VOLATILE - {"audit"}):
+        _diff(embedded.get(key, _ABSENT), current.get(key, _ABSENT), key, differences)
+    signed_audit = embedded.get("audit")
+    stored_audit = current.get("audit")
+    later = 0
+    if not isinstance(signed_audit, list) or not isinstance(stored_audit, list):
+        _diff(signed_audit, stored_audit, "audit", differences)
+    else:
+        for index, entry in enumerate(signed_audit):
+            if index >= len(stored_audit):
+                differences.append(
+                    f"audit[{index}]: signed entry missing from the database "
+                    f"({len(signed_audit)} signed, {len(stored_audit)} stored)"
+                )
+                break
+            _diff(entry, stored_audit[index], f"audit[{index}]", differences)
+        later = max(0, len(stored_audit) - len(signed_audit))
+    if len(differences) > _MAX_DIFFERENCES:
+        extra = len(differences) - _MAX_DIFFERENCES
+        differences = [*differences[:_MAX_DIFFERENCES], f"... and {extra} more differences"]
+    return tuple(differences), later
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_ABSENT = _Absent()
+
+
+def _diff(signed: Any, stored: Any, where: str, out: list[str]) -> None:
+    if isinstance(signed, dict) and isinstance(stored, dict):
+        for key in sorted(set(signed) | set(stored)):
+            _diff(signed.get(key, _ABSENT), stored.get(key, _ABSENT), f"{where}.{key}", out)
+    elif isinstance(signed, list) and isinstance(stored, list) and len(signed) == len(stored):
+        for index, (a, b) in enumerate(zip(signed, stored, strict=True)):
+            _diff(a, b, f"{where}[{index}]", out)
+    elif signed != stored or type(signed) is not type(stored):
+        out.append(f"{where}: signed {_short(signed)}, database {_short(stored)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, list) else f"a list of {len(value)}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _judge(

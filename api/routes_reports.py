@@ -1,0 +1,87 @@
+"""Checking a signed eBMR PDF that someone hands to QA or an auditor.
+
+The upload is verified exactly as `ebr report verify` does it offline (signature intact,
+valid, trusted under the site's root, covering every byte), and then compared with what
+the database holds now: the embedded record, the published file's hash and the audit chain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from sqlmodel import Session
+
+from api.deps import ServicesDep, UserDep, require_any_role
+from api.errors import ApiError
+from reports.contract import RECORD_FORMAT
+from reports.publish import sha256_hex
+from reports.verify import Verification, VerificationError, verify_pdf
+from store import audit
+from store.batch_record import BatchRecordStore
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+VERIFIERS = ("auditor", "qa")
+# A 500-step record is about 2 MiB; anything far beyond that is not an ebr record, and
+# reading it whole into memory would let one request exhaust the API process.
+MAX_PDF_BYTES = 64 * 1024 * 1024
+
+
+@router.post("/verify")
+def verify_report(
+    user: UserDep,
+    svc: ServicesDep,
+    file: Annotated[UploadFile, File(description="the signed eBMR PDF")],
+) -> dict[str, Any]:
+    # A plain `def`: verification is blocking (pyHanko runs its own event loop), so FastAPI
+    # must run it on its thread pool, never on the server's event loop.
+    require_any_role(user, *VERIFIERS)
+    data = file.file.read(MAX_PDF_BYTES + 1)
+    if len(data) > MAX_PDF_BYTES:
+        raise ApiError(
+            413, "too_large", f"The PDF is larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB."
+        )
+    try:
+        return verify_against_store(data, svc.settings.pki_dir / "root.pem", svc.records)
+    except VerificationError as exc:
+        raise ApiError(422, "not_verifiable", str(exc)) from exc
+
+
+def verify_against_store(data: bytes, root: Path, records: BatchRecordStore) -> dict[str, Any]:
+    """Verify `data` offline, then compare it with the batch the store holds, if any.
+
+    Shared by this route and `ebr report verify --db`, so both report the same fields.
+    Raises VerificationError when `data` is not a PDF or `root` is unusable.
+    """
+    first = verify_pdf(data, root)
+    batch_id = _batch_id(first)
+    batch = records.get_batch(batch_id) if batch_id else None
+    result, chain = first, None
+    if batch is not None:
+        # Second pass with the stored record: cheap next to rendering, and keeps the
+        # comparison in one place (reports.verify.compare_records).
+        result = verify_pdf(data, root, records.assemble_record(batch.batch_id))
+        with Session(records.engine) as session:
+            chain = audit.verify_chain(session)
+    digest = sha256_hex(data)
+    return {
+        **result.as_dict(),
+        "sha256": digest,
+        "batch_id": batch_id,
+        "batch_in_database": batch is not None,
+        "published_copy": (batch.report_sha256 == digest) if batch is not None else None,
+        "audit_chain_intact": chain.ok if chain is not None else None,
+        "audit_chain_message": chain.describe() if chain is not None else None,
+    }
+
+
+def _batch_id(result: Verification) -> str | None:
+    """The batch the signed record is about; None when the signature vouches for none."""
+    record = result.record
+    if record is None or record.get("format") != RECORD_FORMAT:
+        return None
+    batch = record.get("batch")
+    batch_id = batch.get("batch_id") if isinstance(batch, dict) else None
+    return batch_id if isinstance(batch_id, str) and batch_id else None
