@@ -151,8 +151,7 @@ class AuditFilter:
 
 
 def _stored(at: datetime) -> datetime:
-    # Stored as naive UTC (see _iso); compare like with like.
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    return at.astimezone(UTC)
 
 
 def search(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 
@@ -15,28 +13,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python.
-
-    PostgreSQL stores it as timestamptz; SQLite has no time zones and hands values back
-    naive, so they are read back as the UTC they were written in. Naive input is refused:
-    a local wall-clock time slipping into the record would be silently wrong.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("ebr stores only timezone-aware timestamps (UTC).")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+# SQLModel maps every `datetime` field to an aware UTC type (timestamptz on PostgreSQL;
+# read back as UTC on SQLite) and refuses naive values, so stored times are always UTC.
 
 
 class User(SQLModel, table=True):
@@ -48,18 +26,18 @@ class User(SQLModel, table=True):
     password_hash: str
     roles: str = Field(description="comma-separated role names")
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow)
     # Part 11 identity controls. Every column has a default, so rows written before these
     # columns existed read as "no failures, not locked, no forced change".
     failed_attempts: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    password_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None)
+    password_changed_at: datetime | None = Field(default=None)
     must_change_password: bool = False
     # Tokens issued (in ns since the epoch) before this instant are revoked: password
     # change, role removal and deactivation bump it. Nanoseconds, because a login in the
     # same second as a revocation must still work while the revoked token must not.
     tokens_valid_from_ns: int = Field(default=0, sa_type=BigInteger)
-    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deactivated_at: datetime | None = Field(default=None)
 
     @property
     def role_list(self) -> list[str]:
@@ -173,7 +151,7 @@ class SessionToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     username: str = Field(index=True, max_length=64)
-    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    issued_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = Field(default=None)
     revoked_reason: str | None = None
