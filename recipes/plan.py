@@ -16,7 +16,8 @@ WEIGH = "weigh"  # dispense a material on a scale; the scale's stable reading is
 MIX = "mix"  # run a mixer at a speed for a duration through its PLC
 CHECK = "check"  # the operator enters a measured value, judged against limits
 INSTRUCTION = "instruction"  # the operator confirms an instruction was carried out
-STEP_KINDS = (WEIGH, MIX, CHECK, INSTRUCTION)
+TIMER = "timer"  # a hold time on workflow time: at least min_duration_s, at most max_duration_s
+STEP_KINDS = (WEIGH, MIX, CHECK, INSTRUCTION, TIMER)
 
 # Procedure logic (ISA-88 transitions, divergence and convergence), as a tree.
 STEP = "step"  # run one phase
@@ -79,6 +80,10 @@ class PlanStep:
     speed_rpm: int | None = None
     # A second person holding this role must verify the step (four-eyes principle).
     verify_role: str | None = None
+    # Timer steps: completing before the minimum is refused; passing the maximum is an
+    # excursion recorded for review.
+    min_duration_s: int | None = None
+    max_duration_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,15 @@ PLAN_IF = replace(
         _step("b/b/discharge"),
     ]),
 )
+
+
+# A two-hour hold after mixing: at least 2 h, at most 3 h.
+PLAN_TIMER = replace(
+    PLAN,
+    steps=[
+        *PLAN.steps[:2],
+        PlanStep("b/b/rest", "timer", "Rest", "Let the blend rest covered.", "b", "b",
+                 min_duration_s=7200, max_duration_s=10800),
+        *PLAN.steps[2:],
+    ],
+)

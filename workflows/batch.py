@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from temporalio import workflow
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PASSED,
         SEQUENCE,
         STEP,
+        TIMER,
         WEIGH,
         Condition,
         FlowNode,
@@ -158,6 +159,7 @@ class BatchWorkflow:
         self.readings: dict[str, WeightReading] = {}
         self.mix_runs: dict[str, MixRun] = {}
         self.mixing: set[str] = set()
+        self.started: dict[str, datetime] = {}
         self.hold_reason = resume.hold_reason if resume else ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
@@ -257,12 +259,31 @@ class BatchWorkflow:
         # An entry step may already have been done while the run was still starting up.
         if view.status == "pending":
             view.status = "active"
+        if step.kind == TIMER:
+            self.started.setdefault(step.step_id, workflow.now())
+            if step.max_duration_s is not None:
+                await self._watch_max_time(step)
         if step.kind == MIX:
             await self._mix(step)
         await workflow.wait_condition(
             lambda: self.views[step.step_id].status == "done" or self.state == ABORTED
         )
         self.active.remove(step.step_id)
+
+    async def _watch_max_time(self, step: PlanStep) -> None:
+        """A hold that outlasts its maximum is an excursion: record it the moment it happens."""
+        elapsed = (workflow.now() - self.started[step.step_id]).total_seconds()
+        remaining = max(0.0, (step.max_duration_s or 0) - elapsed)
+        try:
+            await workflow.wait_condition(
+                lambda: self.views[step.step_id].status == "done" or self.state == ABORTED,
+                timeout=timedelta(seconds=remaining),
+            )
+        except TimeoutError:
+            await self._event(
+                f"timer.exceeded/{self._instance(step.step_id)}", "system",
+                {"step": step.step_id, "max_s": str(step.max_duration_s)},
+            )
 
     def _entry(self, node: FlowNode) -> list[str]:
         """The steps a node starts with (conditional branches open only when reached)."""
@@ -304,6 +325,7 @@ class BatchWorkflow:
                 )
                 self.readings.pop(step.step_id, None)
                 self.mix_runs.pop(step.step_id, None)
+                self.started.pop(step.step_id, None)
             self._reset(node.children + node.otherwise, iteration)
 
     def _holds(self, condition: Condition) -> bool:
@@ -694,7 +716,19 @@ class BatchWorkflow:
             )
         if step.kind == CHECK:
             _decimal(req.entered_value, step.value_label or "the measured value")
+        if step.kind == TIMER:
+            elapsed = self._elapsed(step)
+            if elapsed < (step.min_duration_s or 0):
+                raise ApplicationError(
+                    f"The hold time is not reached: {(step.min_duration_s or 0) - elapsed} s "
+                    f"left of the minimum {step.min_duration_s} s.",
+                    type="TooEarly",
+                )
         return step
+
+    def _elapsed(self, step: PlanStep) -> int:
+        started = self.started.get(step.step_id)
+        return int((workflow.now() - started).total_seconds()) if started else 0
 
     def _judge(self, step: PlanStep, req: CompleteStepRequest) -> tuple[str, dict[str, str]]:
         values: dict[str, str] = {}
@@ -720,6 +754,11 @@ class BatchWorkflow:
                 result = "fail"
         elif step.kind == INSTRUCTION:
             values.update(confirmed="yes")
+        elif step.kind == TIMER:
+            elapsed = self._elapsed(step)
+            values.update(value=str(elapsed), unit="s")
+            if step.max_duration_s is not None and elapsed > step.max_duration_s:
+                result = "fail"
         return result, values
 
     def _validate_release_request(self, req: ReleaseRequest) -> str:

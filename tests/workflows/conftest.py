@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -19,6 +22,25 @@ from tests.workflows.rig import Rig
 
 @pytest.fixture
 async def rig(temporal_env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    async with _rig(temporal_env, engine) as made:
+        yield made
+
+
+@pytest.fixture
+async def timeskip_rig(engine) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    """The same rig on Temporal's time-skipping test server: hours of hold time in seconds."""
+    binary = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
+    try:
+        async with _rig(env, engine) as made:
+            yield made
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def _rig(env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    temporal_env = env
     store = BatchRecordStore(engine)
     scale, mixer, reports = FakeScale(), FakeMixer(), FakeReports()
     activities = [
