@@ -10,7 +10,9 @@ from sqlalchemy import Boolean, Integer, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
+from qms import models as _qms_models  # noqa: F401  (QMS tables on the same metadata)
 from store import models  # noqa: F401  (registers the tables on the metadata)
+from wms import models as _wms_models  # noqa: F401  (WMS tables on the same metadata)
 
 
 def make_engine(url: str) -> Engine:
