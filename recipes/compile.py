@@ -18,6 +18,12 @@ Scaling and rounding rules (all Decimal, never float):
   numbers with ROUND_HALF_EVEN (the validator already demands whole numbers at the nominal
   size; rounding only matters for scaled parameters).
 * Check limits are copied exactly as written.
+
+Procedure logic (`parallel:`, `repeat:`, `when:`) becomes `BatchPlan.flow`, a tree over the
+same step ids; `BatchPlan.steps` stays every phase once in written order, and a recipe
+without procedure logic keeps `flow = None` (the steps in order). Nested sequences are
+flattened into their parent, so each unit procedure, operation and block is a top-level
+element of the flow, where a long batch may continue as new.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from recipes import units
 from recipes.errors import Problem, RecipeError
 from recipes.model import (
     CheckPhase,
+    Flow,
     InstructionPhase,
     MaterialInput,
     MixPhase,
@@ -40,15 +47,23 @@ from recipes.model import (
     Phase,
     Recipe,
     Step,
+    Test,
     WeighPhase,
 )
 from recipes.plan import (
     CHECK,
+    IF,
     INSTRUCTION,
+    LOOP,
     MIX,
+    PARALLEL,
+    SEQUENCE,
+    STEP,
     WEIGH,
     BatchPlan,
+    Condition,
     EquipmentRequirement,
+    FlowNode,
     Limits,
     MaterialCharge,
     PlanStep,
@@ -83,7 +98,44 @@ def compile_plan(recipe: Recipe, batch_size: Decimal | None = None) -> BatchPlan
             EquipmentRequirement(e.role, e.equipment_class, e.description) for e in recipe.equipment
         ],
         steps=steps,
+        flow=_flow_node(recipe.procedure.flow) if recipe.procedure.flow else None,
     )
+
+
+def _flow_node(flow: Flow) -> FlowNode:
+    """The plan's flow tree; `when` becomes an `if` around the element it guards."""
+    if flow.kind == "step":
+        node = FlowNode(STEP, step_id=flow.step_id)
+    elif flow.kind == "repeat":
+        assert flow.until is not None
+        node = FlowNode(
+            LOOP,
+            children=_flattened(flow.children),
+            condition=_condition(flow.until),
+            max_iterations=flow.at_most,
+        )
+    else:
+        kind = PARALLEL if flow.kind == "parallel" else SEQUENCE
+        children = (
+            [_flow_node(c) for c in flow.children] if kind == PARALLEL
+            else _flattened(flow.children)
+        )
+        node = FlowNode(kind, children=children)
+    if flow.when is not None:
+        return FlowNode(IF, children=[node], condition=_condition(flow.when))
+    return node
+
+
+def _flattened(children: tuple[Flow, ...]) -> list[FlowNode]:
+    nodes: list[FlowNode] = []
+    for child in children:
+        node = _flow_node(child)
+        nodes.extend(node.children if node.kind == SEQUENCE else [node])
+    return nodes
+
+
+def _condition(test: Test) -> Condition:
+    return Condition(test.step_id, test.op, _text(test.value) if test.value is not None else None)
 
 
 def _batch_size(recipe: Recipe, batch_size: Decimal | int | str | None) -> Decimal:
@@ -134,6 +186,7 @@ class _Context:
             unit_procedure=step.unit_procedure.id,
             operation=step.operation.id,
             equipment_role=step.phase.equipment,
+            verify_role=step.phase.verify_role,
             **fields,
         )
 
@@ -209,6 +262,7 @@ class _Context:
             "instruction": phase.instruction or default,
             "limits": limits,
             "value_label": phase.label,
+            "on_fail": phase.on_fail,
         }
 
     def instruction(self, phase: Phase, step_id: str) -> dict[str, object]:

@@ -9,7 +9,9 @@ needs to know what the *process* change is. This compares the typed recipes:
   limits, material, instruction);
 * formula inputs (by material), outputs (by material) and parameters (by id): added,
   removed and every changed value, unit, tolerance or scaling;
-* header fields, equipment roles (by role), unit procedures and operations (by id).
+* header fields, equipment roles (by role), unit procedures and operations (by id);
+* procedure logic: each parallel block, repeat (with its condition and bound) and `when`
+  condition, described by the step ids it covers, added or removed.
 
 Order in the result: header, formula, equipment, structure, phases, each in the order of
 the newer recipe (removed entries in the order of the older one).
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from decimal import Decimal
 from typing import Any
 
-from recipes.model import Phase, Recipe
+from recipes.model import Flow, Phase, Recipe, Test
 
 ADDED = "added"
 REMOVED = "removed"
@@ -58,6 +60,7 @@ def diff_recipes(old: Recipe, new: Recipe) -> list[Change]:
     )
     changes += _keyed("equipment role", _by(old.equipment, "role"), _by(new.equipment, "role"))
     changes += _structure(old, new)
+    changes += _logic(old, new)
     changes += _phases(old, new)
     return changes
 
@@ -227,3 +230,42 @@ def _longest_common_subsequence(a: list[str], b: list[str]) -> list[str]:
         else:
             j += 1
     return result
+
+
+def _logic(old: Recipe, new: Recipe) -> Iterator[Change]:
+    before, after = _logic_lines(old.procedure.flow), _logic_lines(new.procedure.flow)
+    for line in before:
+        if line not in after:
+            yield Change(REMOVED, "procedure logic", line)
+    for line in after:
+        if line not in before:
+            yield Change(ADDED, "procedure logic", line)
+
+
+def _logic_lines(flow: Flow | None) -> list[str]:
+    """One line per parallel block, repeat and condition, naming the steps it covers."""
+    if flow is None:
+        return []
+    lines = []
+    steps = ", ".join(_step_ids(flow))
+    if flow.when is not None:
+        lines.append(f"{steps} only when {_test_text(flow.when)}")
+    if flow.kind == "parallel":
+        lines.append("parallel: " + " | ".join(", ".join(_step_ids(c)) for c in flow.children))
+    if flow.kind == "repeat" and flow.until is not None:
+        lines.append(f"repeat {steps} until {_test_text(flow.until)}, at most {flow.at_most} times")
+    for child in flow.children:
+        lines += _logic_lines(child)
+    return lines
+
+
+def _step_ids(flow: Flow) -> list[str]:
+    if flow.step_id:
+        return [flow.step_id]
+    return [s for child in flow.children for s in _step_ids(child)]
+
+
+def _test_text(test: Test) -> str:
+    if test.value is None:
+        return f"{test.step_id} {test.op}"
+    return f"{test.step_id} {test.op} {_text(test.value)}"

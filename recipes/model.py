@@ -5,8 +5,9 @@ checks, so construction here never has to explain errors. Quantities are `Decima
 exactly as written; dates are `datetime.date`; sequences are tuples.
 
 Extension points for later language versions: a new phase type is a new `Phase` subclass
-(plus a schema branch, a semantic check and a compile rule); parallel branches or loops
-would replace `Procedure.steps()` — the one place that defines execution order.
+(plus a schema branch, a semantic check and a compile rule). `Procedure.steps()` is every
+phase once in written order; `Procedure.flow` says how they run when the recipe uses
+`parallel:`, `repeat:` or `when:` (None: one after the other).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from recipes import flow as written
 from recipes.errors import RecipePath, format_path
 from recipes.yaml_safe import LineDict, LineList
 
@@ -123,6 +125,8 @@ class Phase:
     name: str | None = None
     instruction: str | None = None
     equipment: str | None = None
+    # Signature policy: a second person with this role verifies the step (four-eyes).
+    verify_role: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +156,8 @@ class CheckPhase(Phase):
     type: ClassVar[str] = "check"
     label: str
     limits: Limits
+    # Exception policy for a result outside the limits: warn, hold or abort.
+    on_fail: str = "warn"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,8 +198,35 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Test:
+    """A condition on the latest recorded result or value of a step (plan operators:
+    passed, failed, gt, lt, ge, le)."""
+
+    step_id: str
+    op: str
+    value: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How steps run: `step`, `sequence`, `parallel` or `repeat` (until `until`, at most
+    `at_most` times), each only `when` its test holds."""
+
+    kind: str
+    step_id: str | None = None
+    children: tuple[Flow, ...] = ()
+    when: Test | None = None
+    until: Test | None = None
+    at_most: int = 1
+
+
+@dataclass(frozen=True)
 class Procedure:
+    """`unit_procedures` (and their operations and phases) are listed in written order,
+    blocks flattened; `flow` is None when everything runs one after the other."""
+
     unit_procedures: tuple[UnitProcedure, ...]
+    flow: Flow | None = None
 
     def steps(self) -> Iterator[Step]:
         """Phases in execution order (serial for language version 1)."""
@@ -247,9 +280,7 @@ def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -
             EquipmentRole(e["role"], e["class"], e.get("description", ""))
             for e in tree["equipment"]
         ),
-        procedure=Procedure(
-            tuple(_unit_procedure(u) for u in tree["procedure"]["unit_procedures"])
-        ),
+        procedure=_procedure(tree["procedure"]),
         source=source,
         source_text=text,
         sha256=sha256,
@@ -306,11 +337,47 @@ def _parameter(p: Mapping[str, Any]) -> Parameter:
     return Parameter(p["id"], p["name"], _decimal(p["value"]), p["unit"], p.get("scaled", False))
 
 
+def _procedure(tree: Mapping[str, Any]) -> Procedure:
+    ups = tuple(_unit_procedure(u) for _, u in written.elements(tree, 0, ()))
+    step_ids = [f"{u.id}/{o.id}/{p.id}" for u in ups for o in u.operations for p in o.phases]
+    flow = _flow(written.procedure_flow(tree), step_ids)
+    return Procedure(ups, flow if _uses_logic(flow) else None)
+
+
+def _flow(node: written.Node, step_ids: list[str]) -> Flow:
+    kind = "repeat" if node.kind == written.REPEAT else node.kind
+    return Flow(
+        kind=kind,
+        step_id=node.step_id,
+        children=tuple(_flow(c, step_ids) for c in node.children),
+        when=_test(node.when, step_ids),
+        until=_test(node.until, step_ids),
+        at_most=node.at_most or 1,
+    )
+
+
+def _test(cond: written.Cond | None, step_ids: list[str]) -> Test | None:
+    if cond is None or cond.ref is None or cond.test is None:
+        return None
+    (step_id,) = written.resolve(cond.ref, step_ids)  # validated: exactly one match
+    if cond.test == "passed":
+        return Test(step_id, "passed" if cond.value is True else "failed")
+    return Test(step_id, written.COMPARISONS[cond.test], _decimal(cond.value))
+
+
+def _uses_logic(flow: Flow) -> bool:
+    return (
+        flow.kind not in ("sequence", "step")
+        or flow.when is not None
+        or any(_uses_logic(c) for c in flow.children)
+    )
+
+
 def _unit_procedure(u: Mapping[str, Any]) -> UnitProcedure:
     return UnitProcedure(
         id=u["id"],
         name=u["name"],
-        operations=tuple(_operation(o) for o in u["operations"]),
+        operations=tuple(_operation(o) for _, o in written.elements(u, 1, ())),
         description=u.get("description", ""),
     )
 
@@ -319,13 +386,16 @@ def _operation(o: Mapping[str, Any]) -> Operation:
     return Operation(
         id=o["id"],
         name=o["name"],
-        phases=tuple(_phase(p) for p in o["phases"]),
+        phases=tuple(_phase(p) for _, p in written.elements(o, 2, ())),
         description=o.get("description", ""),
     )
 
 
 def _phase(p: Mapping[str, Any]) -> Phase:
-    fields: dict[str, Any] = {k: v for k, v in p.items() if k != "type"}
+    # `when` belongs to the flow (Procedure.flow), not to the phase.
+    fields: dict[str, Any] = {k: v for k, v in p.items() if k not in ("type", "when", "verify")}
+    if "verify" in p:
+        fields["verify_role"] = p["verify"]["role"]
     if "limits" in fields:
         limits = fields["limits"]
         fields["limits"] = Limits(_decimal(limits["low"]), _decimal(limits["high"]), limits["unit"])

@@ -27,6 +27,11 @@ LOOP = "loop"  # children again until the condition holds, at most max_iteration
 IF = "if"  # children when the condition holds, `otherwise` when it does not
 FLOW_KINDS = (STEP, SEQUENCE, PARALLEL, LOOP, IF)
 
+# What a check result outside its limits should do (the recipe's exception policy). Carried
+# in the plan for the workflow's owner; the batch does not act on it yet (always warn).
+ON_FAIL_WARN, ON_FAIL_HOLD, ON_FAIL_ABORT = "warn", "hold", "abort"
+ON_FAIL_POLICIES = (ON_FAIL_WARN, ON_FAIL_HOLD, ON_FAIL_ABORT)
+
 # Tests a condition makes on a recorded step.
 PASSED, FAILED, LT, LE, GT, GE = "passed", "failed", "lt", "le", "gt", "ge"
 CONDITION_OPS = (PASSED, FAILED, LT, LE, GT, GE)
@@ -80,6 +85,8 @@ class PlanStep:
     speed_rpm: int | None = None
     # A second person holding this role must verify the step (four-eyes principle).
     verify_role: str | None = None
+    # Exception policy of a check (ON_FAIL_POLICIES); not enforced by the workflow yet.
+    on_fail: str = ON_FAIL_WARN
     # Timer steps: completing before the minimum is refused; passing the maximum is an
     # excursion recorded for review.
     min_duration_s: int | None = None

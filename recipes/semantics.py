@@ -25,6 +25,7 @@ from typing import Any
 
 from recipes import units
 from recipes.errors import RecipePath
+from recipes.flow import COMPARISONS, REPEAT, STEP, Cond, Node, elements, procedure_flow, resolve
 from recipes.yaml_safe import line_of
 
 Finding = tuple[RecipePath, str]
@@ -83,6 +84,8 @@ class _Checker:
         self.parameters: dict[str, Mapping[str, Any]] = {}
         self.roles: dict[str, str | None] = {}
         self.weighed: dict[str, tuple[str, RecipePath]] = {}
+        # step id -> (phase type, phase), for the checks of conditions on steps
+        self.kinds: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     def add(self, path: RecipePath, message: str) -> None:
         self.findings.append((path, message))
@@ -95,12 +98,18 @@ class _Checker:
         self, items: list[tuple[int, Mapping[str, Any]]], key: str, base: RecipePath, what: str
     ) -> dict[str, tuple[RecipePath, Mapping[str, Any]]]:
         """Index `items` by `key`, reporting each repeat; the first occurrence wins."""
+        return self.unique_at([((*base, i), item) for i, item in items], key, what)
+
+    def unique_at(
+        self, items: list[tuple[RecipePath, Mapping[str, Any]]], key: str, what: str
+    ) -> dict[str, tuple[RecipePath, Mapping[str, Any]]]:
+        """`unique` for items located anywhere (e.g. inside parallel and repeat blocks)."""
         seen: dict[str, tuple[RecipePath, Mapping[str, Any]]] = {}
-        for index, item in items:
+        for item_path, item in items:
             value = _text(item, key)
             if value is None:
                 continue
-            path = (*base, index, key)
+            path = (*item_path, key)
             if value in seen:
                 first = seen[value][0]
                 self.add(
@@ -232,20 +241,20 @@ class _Checker:
     # -- procedure ------------------------------------------------------------------------
 
     def procedure(self, procedure: Mapping[str, Any]) -> None:
-        base: RecipePath = ("procedure", "unit_procedures")
-        unit_procedures = _entries(procedure, "unit_procedures")
-        self.unique(unit_procedures, "id", base, "unit procedure id")
-        for up_index, up in unit_procedures:
-            up_path = (*base, up_index, "operations")
-            operations = _entries(up, "operations")
-            self.unique(operations, "id", up_path, "operation id")
-            for op_index, op in operations:
-                phase_base = (*up_path, op_index, "phases")
-                phases = _entries(op, "phases")
-                self.unique(phases, "id", phase_base, "phase id")
-                for index, phase in phases:
+        # Elements inside parallel and repeat blocks belong to the level they are written at.
+        unit_procedures = elements(procedure, 0, ("procedure",))
+        self.unique_at(unit_procedures, "id", "unit procedure id")
+        for up_path, up in unit_procedures:
+            operations = elements(up, 1, up_path)
+            self.unique_at(operations, "id", "operation id")
+            for op_path, op in operations:
+                phases = elements(op, 2, op_path)
+                self.unique_at(phases, "id", "phase id")
+                for phase_path, phase in phases:
                     step = "/".join(str(x.get("id")) for x in (up, op, phase))
-                    self.phase(phase, (*phase_base, index), step)
+                    self.phase(phase, phase_path, step)
+                    self.kinds[step] = (str(phase.get("type")), phase)
+        _FlowChecker(self).run(procedure_flow(procedure))
 
     def phase(self, phase: Mapping[str, Any], path: RecipePath, step: str) -> None:
         check = self._PHASE_CHECKS.get(str(phase.get("type")))
@@ -361,3 +370,180 @@ class _Checker:
         "check": check,
         "instruction": instruction,
     }
+
+
+class _FlowChecker:
+    """Checks of procedure logic: conditions refer to steps that exist, record something
+    and have run before they are tested; loops test a step they repeat; inputs are dispensed
+    exactly once; parallel branches do not share equipment."""
+
+    def __init__(self, checker: _Checker) -> None:
+        self.checker = checker
+        self.step_ids = list(checker.kinds)
+
+    def add(self, path: RecipePath, message: str) -> None:
+        self.checker.add(path, message)
+
+    def run(self, root: Node) -> None:
+        self.visit(root, frozenset(), frozenset(), conditional=False, repeated=False)
+
+    def visit(
+        self,
+        node: Node,
+        before: frozenset[str],
+        concurrent: frozenset[str],
+        *,
+        conditional: bool,
+        repeated: bool,
+    ) -> None:
+        """`before`: steps that have run when `node` starts; `concurrent`: steps of parallel
+        branches running beside it."""
+        own = frozenset(s.step_id or "" for s in node.steps())
+        if node.when is not None:
+            self.when(node.when, before, concurrent, own)
+        conditional = conditional or node.when is not None
+        if node.kind == STEP:
+            self.step(node, conditional=conditional, repeated=repeated)
+            return
+        if node.kind == REPEAT:
+            repeated = True
+            if node.until is not None:
+                self.until(node.until, own)
+        if node.kind == "parallel":
+            self.shared_equipment(node)
+            for child in node.children:
+                others = own - frozenset(s.step_id or "" for s in child.steps())
+                self.visit(child, before, concurrent | others,
+                           conditional=conditional, repeated=repeated)
+            return
+        seen = before
+        for child in node.children:
+            self.visit(child, seen, concurrent, conditional=conditional, repeated=repeated)
+            seen = seen | frozenset(s.step_id or "" for s in child.steps())
+
+    def target(self, cond: Cond) -> str | None:
+        """The step a condition tests, after checking the reference and the test."""
+        if cond.ref is None:
+            return None  # the schema reports the missing `step`
+        where = (*cond.path, "step")
+        found = resolve(cond.ref, self.step_ids)
+        if not found:
+            names = sorted({s.rsplit("/", 1)[-1] for s in self.step_ids})
+            self.add(
+                where,
+                f"no step '{cond.ref}'{_did_you_mean(cond.ref.rsplit('/', 1)[-1], names)}; "
+                "write a phase id, operation/phase or unit_procedure/operation/phase",
+            )
+            return None
+        if len(found) > 1:
+            self.add(
+                where,
+                f"'{cond.ref}' could mean {' or '.join(found)}; write enough of the step id "
+                "(operation/phase or unit_procedure/operation/phase) to name one step",
+            )
+            return None
+        step = found[0]
+        # One problem per condition: a test that cannot work makes its order moot.
+        return step if self.test(cond, step) else None
+
+    def test(self, cond: Cond, step: str) -> bool:
+        raw = _mapping_at(self.checker.tree, cond.path)
+        given = [t for t in ("passed", *COMPARISONS) if t in raw]
+        kind, _ = self.checker.kinds[step]
+        if len(given) > 1:
+            self.add(
+                cond.path,
+                f"tests {' and '.join(given)} at once; write one test per condition "
+                "(passed, above, below, at_least or at_most)",
+            )
+        elif kind == "instruction":
+            self.add(
+                (*cond.path, "step"),
+                f"step {step} is an instruction, which records no value or result; test a "
+                "check, weigh or mix step",
+            )
+        elif cond.test == "passed" and kind == "weigh":
+            self.add(
+                (*cond.path, "passed"),
+                f"step {step} is a weigh step, which always passes (a weight out of tolerance "
+                "is refused at the scale); test its weight with above, below, at_least or "
+                "at_most",
+            )
+        else:
+            return True
+        return False
+
+    def when(
+        self, cond: Cond, before: frozenset[str], concurrent: frozenset[str], own: frozenset[str]
+    ) -> None:
+        step = self.target(cond)
+        if step is None or step in before:
+            return
+        where = (*cond.path, "step")
+        if step in own:
+            self.add(
+                where,
+                f"the condition tests {step}, which it guards: that step has not run when the "
+                "condition is decided, so it would never run; test a step that runs earlier",
+            )
+        elif step in concurrent:
+            self.add(
+                where,
+                f"{step} runs in a parallel branch beside this one, so it may not be recorded "
+                "when the condition is decided; put the condition after the parallel block",
+            )
+        else:
+            self.add(
+                where,
+                f"{step} runs later, so the condition is decided before it is recorded and the "
+                "steps it guards would never run; test a step that runs before them",
+            )
+
+    def until(self, cond: Cond, body: frozenset[str]) -> None:
+        step = self.target(cond)
+        if step is not None and step not in body:
+            self.add(
+                (*cond.path, "step"),
+                f"{step} is not inside this repeat, so repeating cannot change its result; "
+                "test a step the repeat runs (e.g. the check after the rework)",
+            )
+
+    def step(self, node: Node, *, conditional: bool, repeated: bool) -> None:
+        kind = self.checker.kinds.get(node.step_id or "", ("", {}))[0]
+        if kind != "weigh" or not (conditional or repeated):
+            return
+        where = "inside a repeat" if repeated else "under a condition (when)"
+        self.add(
+            (*node.path, "type"),
+            f"weigh phase {node.step_id} is {where}; each formula input is dispensed exactly "
+            "once, so weigh it before the repeat or condition and record additions during "
+            "rework as instruction or check phases",
+        )
+
+    def shared_equipment(self, node: Node) -> None:
+        used: dict[str, int] = {}
+        for index, child in enumerate(node.children):
+            roles = {
+                _text(self.checker.kinds.get(s.step_id or "", ("", {}))[1], "equipment")
+                for s in child.steps()
+            }
+            for role in sorted(r for r in roles if r):
+                if role in used:
+                    self.add(
+                        (*node.path, "parallel", index),
+                        f"this branch and branch {used[role] + 1} both use equipment role "
+                        f"'{role}' while running at the same time; declare a second role (and "
+                        "equipment) or run them one after the other",
+                    )
+                else:
+                    used[role] = index
+
+
+def _mapping_at(tree: Any, path: RecipePath) -> Mapping[str, Any]:
+    node = tree
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return {}
+    return node if isinstance(node, Mapping) else {}
