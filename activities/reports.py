@@ -9,7 +9,7 @@ publishes the one signed PDF. Nothing is written to the reports directory meanwh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,14 +46,23 @@ class ReportActivities:
         reports_dir: Path,
         identity: IdentitySource,
         site_name: str = "",
+        timestamp_url: str | None = None,
+        timestamp_roots: Sequence[Path] = (),
     ) -> None:
         """`identity` may be a callable so that a worker starts, and batches run, while the
-        signing key is broken; it is then resolved again on every attempt."""
+        signing key is broken; it is then resolved again on every attempt.
+
+        With `timestamp_url` every report is PAdES B-T (RFC 3161 timestamp from that TSA,
+        whose certifying roots are `timestamp_roots`); a TSA outage, like a broken key,
+        leaves the signature pending rather than publishing a weaker document.
+        """
         self.store = store
         self.recipes = recipes
         self.reports_dir = reports_dir
         self.identity = identity
         self.site_name = site_name
+        self.timestamp_url = timestamp_url
+        self.timestamp_roots = tuple(timestamp_roots)
 
     @activity.defn(name="publish_report")
     def publish_report(self, inp: ReportInput) -> ReportRef:
@@ -86,7 +95,13 @@ class ReportActivities:
             ) from exc
         activity.heartbeat("rendered")
         try:
-            signed = sign_pdf(rendered.pdf, identity, location=self.site_name)
+            signed = sign_pdf(
+                rendered.pdf,
+                identity,
+                location=self.site_name,
+                timestamp_url=self.timestamp_url,
+                timestamp_roots=self.timestamp_roots,
+            )
         except SigningError as exc:
             raise self._pending(inp.batch_id, batch.state, exc) from exc
         activity.heartbeat("signed")
@@ -110,8 +125,9 @@ class ReportActivities:
         """Record once that the signature is pending, and the retryable error to raise."""
         message = (
             f"The eBMR of batch {batch_id} ({state}) is not published: signature pending. "
-            f"The signing identity is unusable: {exc}. Repair it; the report is retried "
-            "automatically and published, signed, on the first attempt that succeeds."
+            f"Signing failed: {exc}. Repair the signing key, its certificate or the timestamp "
+            "authority; the report is retried automatically and published, signed, on the "
+            "first attempt that succeeds."
         )
         log.error("%s", message)
         # Idempotent on its key: one audit entry for the whole outage, not one per retry.

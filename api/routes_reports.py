@@ -7,6 +7,7 @@ the database holds now: the embedded record, the published file's hash and the a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +25,10 @@ from store.batch_record import BatchRecordStore
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 VERIFIERS = ("auditor", "qa")
-# A 500-step record is about 2 MiB; anything far beyond that is not an ebr record, and
-# reading it whole into memory would let one request exhaust the API process.
+# A 500-step record is under 1 MiB (docs/reports.md); anything far beyond that is not an
+# ebr record, and reading it whole into memory would let one request exhaust the API.
 MAX_PDF_BYTES = 64 * 1024 * 1024
+TSA_ROOT_FILE = "tsa-root.pem"
 
 
 @router.post("/verify")
@@ -44,25 +46,31 @@ def verify_report(
             413, "too_large", f"The PDF is larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB."
         )
     try:
-        return verify_against_store(data, svc.settings.pki_dir / "root.pem", svc.records)
+        pki = svc.settings.pki_dir
+        # A TSA root, if the site uses a timestamp authority, sits beside the signing root.
+        tsa_roots = [pki / TSA_ROOT_FILE] if (pki / TSA_ROOT_FILE).exists() else []
+        return verify_against_store(data, pki / "root.pem", svc.records, tsa_roots=tsa_roots)
     except VerificationError as exc:
         raise ApiError(422, "not_verifiable", str(exc)) from exc
 
 
-def verify_against_store(data: bytes, root: Path, records: BatchRecordStore) -> dict[str, Any]:
+def verify_against_store(
+    data: bytes, root: Path, records: BatchRecordStore, *, tsa_roots: Sequence[Path] = ()
+) -> dict[str, Any]:
     """Verify `data` offline, then compare it with the batch the store holds, if any.
 
     Shared by this route and `ebr report verify --db`, so both report the same fields.
     Raises VerificationError when `data` is not a PDF or `root` is unusable.
     """
-    first = verify_pdf(data, root)
+    first = verify_pdf(data, root, tsa_roots=tsa_roots)
     batch_id = _batch_id(first)
     batch = records.get_batch(batch_id) if batch_id else None
     result, chain = first, None
     if batch is not None:
         # Second pass with the stored record: cheap next to rendering, and keeps the
         # comparison in one place (reports.verify.compare_records).
-        result = verify_pdf(data, root, records.assemble_record(batch.batch_id))
+        stored = records.assemble_record(batch.batch_id)
+        result = verify_pdf(data, root, stored, tsa_roots=tsa_roots)
         with Session(records.engine) as session:
             chain = audit.verify_chain(session)
     digest = sha256_hex(data)

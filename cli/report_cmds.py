@@ -24,6 +24,10 @@ def report_verify(
             "(EBR_DATABASE_URL) and check its audit chain",
         ),
     ] = False,
+    tsa_root: Annotated[
+        list[Path] | None,
+        typer.Option(help="root certificate (PEM) of a timestamp authority to trust; repeatable"),
+    ] = None,
 ) -> None:
     """Verify an eBMR offline: signature intact, valid, trusted, and covering the whole file.
 
@@ -42,11 +46,13 @@ def report_verify(
 
             engine = make_engine(settings.resolved_database_url)  # type: ignore[union-attr]
             try:
-                report = verify_against_store(data, root, BatchRecordStore(engine))
+                report = verify_against_store(
+                    data, root, BatchRecordStore(engine), tsa_roots=tsa_root or ()
+                )
             finally:
                 engine.dispose()
         else:
-            report = verify_pdf(data, root).as_dict()
+            report = verify_pdf(data, root, tsa_roots=tsa_root or ()).as_dict()
     except (OSError, VerificationError) as exc:
         typer.echo(f"ebr report verify: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -57,6 +63,8 @@ def report_verify(
 def _print(report: dict[str, Any]) -> bool:
     """Print the verification as lines a person reads; return the overall verdict."""
     typer.echo(f"signer: {report['signer']}; signed at: {report['signed_at']}")
+    if report.get("timestamped_at"):
+        typer.echo(f"timestamp: {report['timestamped_at']} (proven by a trusted TSA)")
     typer.echo(
         f"intact={report['intact']} valid={report['valid']} trusted={report['trusted']} "
         f"whole-file={report['covers_whole_file']}"

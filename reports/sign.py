@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -16,6 +18,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 # signature value (512 bytes for RSA-4096) and DER overhead, with a wide margin because a
 # too-small reservation fails the signing outright.
 _CMS_OVERHEAD = 8192
+# A timestamp token carries the TSA's certificates and its own signature.
+_TSA_RESERVE = 12 * 1024
+_TSA_TIMEOUT_S = 10
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
@@ -39,8 +46,16 @@ def sign_pdf(
     *,
     reason: str = "Batch record release",
     location: str = "",
+    timestamp_url: str | None = None,
+    timestamp_roots: Sequence[Path] = (),
 ) -> bytes:
     """Return `pdf` with an invisible PAdES certification signature over the whole file.
+
+    With `timestamp_url` (an RFC 3161 timestamp authority) the signature carries a
+    signature timestamp (PAdES B-T): the signing time is then proven by the TSA, not
+    claimed by this machine's clock. An unreachable or failing TSA fails the signing;
+    it never silently degrades to an untimestamped signature. `timestamp_roots` are the
+    roots that certify the TSA: pyHanko validates the TSA's chain before embedding a token.
 
     A certification (not approval) signature with "no changes allowed": the released record
     is final, and any PDF viewer, not only ebr's verifier, flags later edits as breaking it.
@@ -49,6 +64,7 @@ def sign_pdf(
     material = load_signer_material(identity)
     signer = _KeySigner(material)
     root = _to_asn1(load_root(identity.root_cert))
+    tsa_roots = [_to_asn1(load_root(path)) for path in timestamp_roots]
     metadata = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -59,7 +75,9 @@ def sign_pdf(
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
         # Validate our own certificate before signing: an expired or wrongly issued signer
         # should fail here, with a message, not later in front of an auditor.
-        validation_context=ValidationContext(trust_roots=[root], allow_fetching=False),
+        # The TSA roots only let the timestamp token's chain validate; the signing
+        # certificate must still chain to the site root, which issued it.
+        validation_context=ValidationContext(trust_roots=[root, *tsa_roots], allow_fetching=False),
     )
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
@@ -73,11 +91,16 @@ def sign_pdf(
         )
 
     # Invisible field: a visible stamp would draw with a non-embedded font and break PDF/A.
+    timestamper = HTTPTimeStamper(timestamp_url, timeout=_TSA_TIMEOUT_S) if timestamp_url else None
     pdf_signer = signers.PdfSigner(
-        metadata, signer=signer, new_field_spec=fields.SigFieldSpec(SIGNATURE_FIELD)
+        metadata,
+        signer=signer,
+        new_field_spec=fields.SigFieldSpec(SIGNATURE_FIELD),
+        timestamper=timestamper,
     )
+    reserved = _bytes_reserved(material) + (_TSA_RESERVE if timestamper else 0)
     try:
-        output = pdf_signer.sign_pdf(writer, bytes_reserved=_bytes_reserved(material))
+        output = pdf_signer.sign_pdf(writer, bytes_reserved=reserved)
     except PyHankoSigningError as exc:
         cause = exc.__cause__
         if isinstance(cause, (PathBuildingError, PathValidationError)):
@@ -87,6 +110,13 @@ def sign_pdf(
                 "the root that issued it"
             ) from exc
         raise SigningError(f"pyHanko could not sign the batch record: {exc}") from exc
+    except (TimestampRequestError, OSError, TimeoutError) as exc:
+        # TimestampRequestError is itself an OSError; connection failures are OSErrors too.
+        raise SigningError(
+            f"the timestamp authority at {timestamp_url} did not issue a timestamp ({exc!r}); "
+            "check that it is reachable from this worker, or unset the TSA URL to sign "
+            "without a timestamp"
+        ) from exc
     except PdfError as exc:
         raise SigningError(f"pyHanko could not write the signed batch record: {exc}") from exc
     return output.getvalue()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class Verification:
     # Audit entries the database gained after signing (e.g. report.signed): expected, and
     # shown to the auditor, but not a mismatch.
     audit_entries_after_signing: int = 0
+    # Time proven by a trusted RFC 3161 timestamp on the signature (PAdES B-T), if any.
+    timestamped_at: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,16 +85,23 @@ class Verification:
             "record_matches_database": self.record_matches,
             "record_differences": list(self.record_differences),
             "audit_entries_after_signing": self.audit_entries_after_signing,
+            "timestamped_at": self.timestamped_at,
         }
 
 
 def verify_pdf(
-    pdf: bytes, trust_root: Path, stored_record: Mapping[str, Any] | None = None
+    pdf: bytes,
+    trust_root: Path,
+    stored_record: Mapping[str, Any] | None = None,
+    *,
+    tsa_roots: Sequence[Path] = (),
 ) -> Verification:
     """Check `pdf` against `trust_root` without any network access.
 
     With `stored_record` (the record as the database assembles it now), also report whether
     the signed, embedded record.json still says the same: see `compare_records`.
+    `tsa_roots` are further roots trusted for signature timestamps only (a TSA is usually
+    certified by another authority than the site's signing root).
 
     Never raises for a damaged or tampered PDF (the answer is then `ok == False` with the
     reasons in `problems`); raises VerificationError only when `pdf` is not a PDF at all or
@@ -109,6 +118,7 @@ def verify_pdf(
             "check that the right file was given"
         )
     root = _trust_root(trust_root)
+    extra_roots = [_trust_root(path) for path in tsa_roots]
 
     try:
         reader = PdfFileReader(io.BytesIO(data))
@@ -124,7 +134,11 @@ def verify_pdf(
 
     try:
         status = validate_pdf_signature(
-            signature, ValidationContext(trust_roots=[root], allow_fetching=False)
+            signature,
+            ValidationContext(trust_roots=[root], allow_fetching=False),
+            ts_validation_context=ValidationContext(
+                trust_roots=[root, *extra_roots], allow_fetching=False
+            ),
         )
     except Exception as exc:
         return _failed(f"the signature cannot be evaluated; the file is damaged ({exc})")
@@ -248,6 +262,17 @@ def _judge(
         if record_problem:
             problems.append(record_problem)
 
+    timestamped_at = None
+    token = status.timestamp_validity
+    if token is not None:
+        if token.intact and token.valid and token.trusted:
+            timestamped_at = token.timestamp.isoformat()
+        else:
+            problems.append(
+                "the signature's timestamp does not verify or its authority is not trusted; "
+                "pass the TSA's root certificate to trust it"
+            )
+
     signed_at = status.signer_reported_dt
     return Verification(
         intact=bool(status.intact),
@@ -258,6 +283,7 @@ def _judge(
         signed_at=signed_at.isoformat() if signed_at else None,
         record=record,
         problems=tuple(problems),
+        timestamped_at=timestamped_at,
     )
 
 

@@ -158,3 +158,18 @@ def test_unknown_batch_is_not_retried(
         _publish(activities)
     assert caught.value.non_retryable is True
     assert "not in the record store" in str(caught.value)
+
+
+def test_unreachable_timestamp_authority_leaves_the_signature_pending(
+    store: BatchRecordStore, engine: Engine, tmp_path: Path, good: SigningIdentity
+) -> None:
+    # Configured for PAdES B-T: a document without its timestamp is not published instead.
+    reports = tmp_path / "reports"
+    activities = ReportActivities(
+        store, RecipeStore(engine), reports, good, timestamp_url="http://127.0.0.1:9/tsa"
+    )
+    with pytest.raises(ApplicationError) as caught:
+        _publish(activities)
+    assert caught.value.type == SIGNING_UNAVAILABLE
+    assert "timestamp authority" in str(caught.value)
+    assert _files(reports) == []
