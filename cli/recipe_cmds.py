@@ -54,3 +54,29 @@ def recipe_diff(
     for line in lines:
         typer.echo(line, err=code == 2)
     raise typer.Exit(code)
+
+
+@recipe_app.command("simulate")
+def recipe_simulate(
+    file: Annotated[Path, typer.Argument(help="recipe YAML file", metavar="FILE")],
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="scenario YAML: values to enter, weights, decisions"),
+    ] = None,
+    batch_size: Annotated[
+        str | None,
+        typer.Option("--batch-size", help="in the recipe's batch unit; default: nominal size"),
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="also write the executed record as JSON to this file"),
+    ] = None,
+) -> None:
+    """Run a recipe end to end on Temporal's time-skipping test server with scripted
+    operators and simulated instruments; print the path taken, failures and the record."""
+    from runtime.simulate import simulate_path
+
+    code, lines = simulate_path(file, scenario, batch_size, record)
+    for line in lines:
+        typer.echo(line, err=code != 0)
+    raise typer.Exit(code)
