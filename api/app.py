@@ -15,9 +15,11 @@ from api import (
     routes_audit,
     routes_auth,
     routes_batches,
+    routes_qms,
     routes_recipes,
     routes_reports,
     routes_users,
+    routes_wms,
 )
 from api.services import Services
 from runtime.equipment import load_register
@@ -66,6 +68,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(routes_audit.router)
     app.include_router(routes_users.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_wms.router)
+    app.include_router(routes_qms.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

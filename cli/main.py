@@ -9,8 +9,10 @@ import typer
 from cli.audit_cmds import audit_app
 from cli.common import load_settings
 from cli.device_cmds import devices_app
+from cli.qms_cmds import qms_app
 from cli.recipe_cmds import recipe_app
 from cli.report_cmds import report_app
+from cli.wms_cmds import wms_app
 
 app = typer.Typer(
     help="ebr: electronic batch records on a durable workflow engine.",
@@ -21,6 +23,8 @@ app.add_typer(recipe_app, name="recipe")
 app.add_typer(devices_app, name="devices")
 app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
+app.add_typer(wms_app, name="wms")
+app.add_typer(qms_app, name="qms")
 
 
 @app.command()

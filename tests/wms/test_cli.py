@@ -1,0 +1,62 @@
+"""`ebr wms genealogy forward|backward`, `ebr wms lots` and `ebr qms deviations`."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from qms import messages as q
+from qms.builtin import BuiltinQms
+from store.db import create_schema, make_engine
+from wms import messages as m
+from wms.builtin import BuiltinWms
+from wms.seed import seed_inventory
+
+runner = CliRunner()
+
+
+def _store(tmp_path, monkeypatch) -> BuiltinWms:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("EBR_DATABASE_URL", raising=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'ebr.db'}")
+    create_schema(engine)
+    seed_inventory(engine)
+    wms = BuiltinWms(engine)
+    wms.issue(m.IssueRequest(key="i-1", batch_id="B-9", phase_instance="p#1", line=1,
+                             material_code="RM-ASC", lot_number="ASC-2601", quantity="1.2",
+                             unit="kg", actor="olivia"))
+    wms.record_output(m.OutputRequest(key="o-1", batch_id="B-9", material_code="VC-BLEND-500",
+                                      lot_number="VC-0009", quantity="2", unit="kg",
+                                      to_bin="FG-01", actor="sam"))
+    return wms
+
+
+def test_genealogy_both_ways_from_the_command_line(tmp_path, monkeypatch):
+    _store(tmp_path, monkeypatch)
+    forward = runner.invoke(app, ["wms", "genealogy", "forward", "ASC-2601"])
+    assert forward.exit_code == 0, forward.output
+    assert "B-9" in forward.output and "VC-0009" in forward.output
+    backward = runner.invoke(app, ["wms", "genealogy", "backward", "VC-0009", "--json"])
+    assert backward.exit_code == 0, backward.output
+    links = json.loads(backward.output)["links"]
+    assert [(x["input_lot"], x["quantity"]) for x in links] == [("ASC-2601", "1.2")]
+
+
+def test_unknown_lot_exits_1_with_the_reason(tmp_path, monkeypatch):
+    _store(tmp_path, monkeypatch)
+    result = runner.invoke(app, ["wms", "genealogy", "forward", "NOPE"])
+    assert result.exit_code == 1
+    assert "Lot 'NOPE' is not in the WMS" in result.output
+
+
+def test_lots_and_deviations_are_listed(tmp_path, monkeypatch):
+    wms = _store(tmp_path, monkeypatch)
+    BuiltinQms(wms.engine, wms).open_deviation(q.OpenDeviationRequest(
+        key="d", batch_id="B-9", phase_instance="p#1", classification=q.MINOR,
+        title="Label torn", description="torn", actor="sam"))
+    lots = runner.invoke(app, ["wms", "lots", "--material", "RM-ASC"])
+    assert "ASC-2603" in lots.output and "on_hold" in lots.output
+    devs = runner.invoke(app, ["qms", "deviations", "--batch", "B-9"])
+    assert devs.exit_code == 0 and "DEV-000001" in devs.output and "Label torn" in devs.output
