@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from sqlmodel import Session
 from api.deps import ServicesDep, UserDep, require_any_role
 from api.errors import ApiError
 from store import audit
+from store.db import transaction
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -86,6 +88,16 @@ def export(
     """Every matching entry, streamed, so an export of a large trail is not held in memory."""
     require_any_role(user, *READERS)
     where = _filter(subject, actor, action, since, until)
+    # Who took a copy of the trail, and of what, is itself worth a line in the trail.
+    with transaction(svc.engine) as session:
+        audit.append(
+            session,
+            key=f"audit/export/{uuid.uuid4().hex}",
+            actor=user.username,
+            action="audit.exported",
+            subject="audit",
+            detail={"format": format, **{k: str(v) for k, v in vars(where).items() if v}},
+        )
     body = _csv(svc, where) if format == "csv" else _json(svc, where)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     headers = {"Content-Disposition": f'attachment; filename="ebr-audit.{format}"'}

@@ -99,7 +99,8 @@ def _sqlite_triggers(conn: Connection) -> None:
 _PG_REFUSE = """
 CREATE OR REPLACE FUNCTION ebr_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'ebr: % on % refused: the table is append-only', TG_OP, TG_TABLE_NAME
+  RAISE EXCEPTION 'ebr: % on % refused: audit entries and signatures are append-only; '
+    'users are deactivated, never deleted', TG_OP, TG_TABLE_NAME
     USING ERRCODE = 'insufficient_privilege';
 END $$
 """

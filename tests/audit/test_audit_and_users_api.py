@@ -203,6 +203,12 @@ async def test_export_as_csv_and_json(api):
     r = await api.http.get("/api/v1/audit/export", headers=auditor, params={"format": "json"})
     entries = r.json()["entries"]
     assert len(entries) >= 10 and all(e["at"].endswith("+00:00") for e in entries)
+    # Both exports are themselves in the trail, with who took them and what they covered.
+    exports = [e for e in entries if e["action"] == "audit.exported"]
+    assert [(e["actor"], e["detail"]) for e in exports] == [
+        ("auditor", {"format": "csv", "subject": "user/operator"}),
+        ("auditor", {"format": "json"}),
+    ]
 
 
 async def test_csv_export_neutralises_spreadsheet_formulas(api):
