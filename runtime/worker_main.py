@@ -32,16 +32,24 @@ def production_activities(settings: Settings) -> list[object]:
     create_schema(engine)
     store = BatchRecordStore(engine)
     register = load_register(settings)
-    identity = ensure_signing_identity(
-        settings.pki_dir, settings.secrets.signing_passphrase.encode(), settings.site_name
-    )
+
+    def identity():  # type: ignore[no-untyped-def]
+        # Resolved on every report attempt: a broken key leaves the signature pending and
+        # batches running, instead of stopping the worker.
+        return ensure_signing_identity(
+            settings.pki_dir, settings.secrets.signing_passphrase.encode(), settings.site_name
+        )
+
     return [
         RecordActivities(store),
         DeviceActivities(
             open_scale=register.open_scale, open_mixer=register.open_mixer, register=register
         ),
-        ReportActivities(store, RecipeStore(engine), settings.reports_dir, identity,
-                         settings.site_name),
+        ReportActivities(
+            store, RecipeStore(engine), settings.reports_dir, identity, settings.site_name,
+            timestamp_url=settings.tsa_url,
+            timestamp_roots=[settings.tsa_root] if settings.tsa_root else [],
+        ),
     ]
 
 

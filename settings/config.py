@@ -51,6 +51,10 @@ class Settings(BaseSettings):
 
     token_ttl_s: int = 900
 
+    # A trusted timestamp authority (RFC 3161) makes every eBMR signature PAdES B-T.
+    tsa_url: str | None = None
+    tsa_root: Path | None = Field(default=None, description="PEM root of the TSA's certificate")
+
     # Part 11 identity controls (issue 5).
     lockout_threshold: int = Field(
         default=5, ge=1, description="failed logins or signing attempts before a lockout"

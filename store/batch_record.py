@@ -351,11 +351,37 @@ class BatchRecordStore:
             release_sig = next(
                 (s for s in signatures.values() if s.subject == f"{batch_id}/release"), None
             )
-            audit_rows = session.exec(
+            audit_rows = list(session.exec(
                 select(AuditEvent)
                 .where(col(AuditEvent.subject).startswith(batch_id))
                 .order_by(col(AuditEvent.id))
-            )
+            ))
+            reasons = {a.key.removesuffix("/audit"): json.loads(a.detail_json).get("reason", "")
+                       for a in audit_rows if a.key.endswith("/audit")}
+            release = None
+            if release_sig is not None:
+                reason = reasons.get(release_sig.key, "")
+                recomputed = sign_hash(release_content(
+                    ReleaseRecordInput(batch_id, "", release_sig.meaning, reason,
+                                       _intent(release_sig)),
+                    [r.content_sha256 for r in self._steps(session, batch_id)],
+                ))
+                release = {
+                    "decision": release_sig.meaning,
+                    "reason": reason,
+                    "signature": _signature_dict(release_sig),
+                    # False when any step record or the decision changed after QA signed.
+                    "signature_verified": recomputed == release_sig.content_sha256,
+                }
+            state_changes = [
+                {
+                    "to": s.subject.rsplit("/", 1)[-1],
+                    "reason": reasons.get(s.key, ""),
+                    "signature": _signature_dict(s),
+                }
+                for s in sorted(signatures.values(), key=lambda s: s.id or 0)
+                if s.subject.startswith(f"{batch_id}/state/")
+            ]
             return {
                 "format": RECORD_FORMAT,
                 "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -376,20 +402,18 @@ class BatchRecordStore:
                     "equipment": json.loads(batch.equipment_json),
                 },
                 "steps": steps,
-                "release": {
-                    "decision": release_sig.meaning,
-                    "reason": "",
-                    "signature": _signature_dict(release_sig),
-                }
-                if release_sig
-                else None,
+                "release": release,
+                "state_changes": state_changes,
                 "audit": [
                     {
+                        "id": a.id,
                         "at": _iso(a.at),
                         "actor": a.actor,
                         "action": a.action,
                         "subject": a.subject,
                         "detail": a.detail_json,
+                        "prev_hash": a.prev_hash,
+                        "hash": a.hash,
                     }
                     for a in audit_rows
                 ],

@@ -113,11 +113,13 @@ MIX_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+# A broken signing key or TSA leaves the record "released, signature pending" until it is
+# fixed: keep trying for a month rather than give up on publishing.
 REPORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=10,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["RecordNotRenderable", "RecordError"],
 )
 
 
@@ -170,13 +172,15 @@ class BatchWorkflow:
 
     @workflow.run
     async def run(self, inp: BatchInput) -> BatchResult:
+        # Recorded alongside, not before, the first steps: an operator who completes the
+        # first step while this write is still under way must find the next step open.
         if inp.resume is None:
-            await self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
+            started = self._event("batch.started", "system", {"recipe": self.plan.recipe_id})
         else:
-            # Recorded by the new run, so the old one hands over within one workflow task
-            # and no operator action finds the batch between two runs.
-            await self._event(f"batch.continued/{inp.resume.generation}", "system",
-                              {"position": str(inp.resume.position)})
+            # Recorded by the new run, so the old one hands over within one workflow task.
+            started = self._event(f"batch.continued/{inp.resume.generation}", "system",
+                                  {"position": str(inp.resume.position)})
+        self.recording = asyncio.create_task(started)
         first = self.position
         for position in range(first, len(self.top)):
             if position > first and self._history_is_long():
@@ -185,6 +189,7 @@ class BatchWorkflow:
             await self._run_node(self.top[position])
             if self.state == ABORTED:
                 break
+        await self.recording
         if self.state != ABORTED:
             self.state = COMPLETE
             await self._event("batch.completed", "system", {})
@@ -195,6 +200,7 @@ class BatchWorkflow:
             ReportInput(batch_id=inp.batch_id),
             result_type=ReportRef,
             start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=timedelta(days=30),
             retry_policy=REPORT_RETRY,
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -212,6 +218,7 @@ class BatchWorkflow:
     async def _continue_as_new(self, position: int) -> None:
         """Carry what the batch knows into a fresh run between two procedure elements."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.recording  # a run hands over only what it has written
         generation = self.inp.resume.generation + 1 if self.inp.resume else 1
         workflow.continue_as_new(
             replace(
