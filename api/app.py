@@ -24,7 +24,7 @@ from api import (
 from api.services import Services
 from runtime.equipment import load_register
 from settings.config import Settings
-from signatures.identity import UserDirectory
+from signatures.identity import IdentityPolicy, UserDirectory
 from store.batch_record import BatchRecordStore
 from store.db import create_schema, make_engine
 from store.recipes import RecipeStore
@@ -38,7 +38,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         engine=engine,
-        users=UserDirectory(engine),
+        users=UserDirectory(engine, IdentityPolicy.from_settings(settings)),
         recipes=RecipeStore(engine),
         records=BatchRecordStore(engine),
         register=load_register(settings),

@@ -9,7 +9,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.services import Services
-from signatures.identity import IdentityPolicy
 from signatures.sessions import SessionRegistry
 from signatures.tokens import TokenClaims, TokenError, read_token
 from store.models import User
@@ -19,13 +18,7 @@ SESSION_COOKIE = "ebr_session"
 
 
 def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    # `build_services` makes the directory with default limits; the configured lockout
-    # and expiry settings must govern every login and signature, including the pages'.
-    policy = IdentityPolicy.from_settings(svc.settings)
-    if svc.users.policy != policy:
-        svc.users.policy = policy
-    return svc
+    return request.app.state.services
 
 
 def sessions(svc: Services) -> SessionRegistry:

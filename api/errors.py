@@ -11,7 +11,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recipes.errors import RecipeError
 from runtime.equipment import EquipmentError
-from signatures.identity import AuthenticationFailed, IdentityError, NotPermitted
+from signatures.identity import (
+    AccountLocked,
+    AuthenticationFailed,
+    IdentityError,
+    NotPermitted,
+    PasswordChangeRequired,
+)
 from signatures.tokens import TokenError
 from store.batch_record import BatchConflict, RecordError
 from store.recipes import RecipeStoreError
@@ -56,6 +62,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RecipeError)
     async def _recipe(_: Request, exc: RecipeError) -> JSONResponse:
         return error_response(422, "invalid_recipe", "; ".join(str(p) for p in exc.problems))
+
+    @app.exception_handler(AccountLocked)
+    async def _locked(_: Request, exc: AccountLocked) -> JSONResponse:
+        return error_response(423, "account_locked", str(exc))
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _change_password(_: Request, exc: PasswordChangeRequired) -> JSONResponse:
+        return error_response(403, "password_change_required", str(exc))
 
     @app.exception_handler(AuthenticationFailed)
     async def _auth(_: Request, exc: AuthenticationFailed) -> JSONResponse:

@@ -108,7 +108,8 @@ async def operate_complete(
         )
     except Refused as exc:
         return await _panel(request, svc, user, batch_id, error=str(exc), step_id=step_id)
-    note = f"Signed by {user.full_name}: step recorded as {outcome['result']}."
+    title = _planned(svc, batch_id, step_id).get("title", step_id)
+    note = f"Signed by {user.full_name}: {title} recorded as {outcome['result']}."
     return await _panel(request, svc, user, batch_id, message=note, step_id=step_id)
 
 
@@ -136,7 +137,8 @@ async def operate_verify(
             sessions(svc).logout(claims)
     except Refused as exc:
         return await _panel(request, svc, user, batch_id, error=str(exc), step_id=step_id)
-    note = f"Verified by {second.full_name}."
+    title = _planned(svc, batch_id, step_id).get("title", step_id)
+    note = f"Verified by {second.full_name}: {title}."
     return await _panel(request, svc, user, batch_id, message=note, step_id=step_id)
 
 
@@ -146,15 +148,18 @@ def operate_check_value(
     step_id: StepField, value: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """On-screen validation of an entry while it is typed (nothing is recorded here)."""
-    batch = svc.records.get_batch(batch_id)
-    limits = None
-    if batch is not None:
-        planned = next(
-            (s for s in json.loads(batch.plan_json)["steps"] if s["step_id"] == step_id), None
-        )
-        limits = planned.get("limits") if planned else None
-    ok, text = check_entry(value, limits)
+    ok, text = check_entry(value, _planned(svc, batch_id, step_id).get("limits"))
     return render(request, "operate_check.html", {"ok": ok, "text": text})
+
+
+def _planned(svc: ServicesDep, batch_id: str, step_id: str) -> dict[str, Any]:
+    """The plan's step (loop instances `id#2` share their plan step); {} if unknown."""
+    batch = svc.records.get_batch(batch_id)
+    if batch is None:
+        return {}
+    plan_id = step_id.split("#")[0]
+    steps = json.loads(batch.plan_json)["steps"]
+    return next((s for s in steps if s["step_id"] == plan_id), {})
 
 
 def check_entry(value: str, limits: dict[str, str] | None) -> tuple[bool | None, str]:

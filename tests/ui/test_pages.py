@@ -1,0 +1,355 @@
+"""The pages over HTTP, without a browser: what each role sees, what the forms do.
+
+A real local Temporal server and worker with fake instruments, as in tests/api; the
+pages call the API's route functions, so refusals arrive with the API's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from activities.devices import DeviceActivities
+from activities.records import RecordActivities
+from api.app import build_services, create_app
+from api.pages_common import safe_next
+from api.pages_operate import check_entry
+from api.services import Services
+from devices.modbus_plc import PlcSettings
+from devices.mtsics import ScaleSettings
+from runtime.equipment import EquipmentRegister
+from runtime.seed import demo_user, seed_demo
+from runtime.worker import ACTIVITY_THREADS, build_worker
+from settings.config import Settings
+from store.models import SessionToken
+from tests.sample_plan import PLAN_VERIFIED
+from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+from workflows.batch import BatchWorkflow
+from workflows.messages import BatchInput
+
+RECIPE = ("VC-BLEND", "1.0.0")
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+SECOND = ("oscar", "Oscar Second-Operator", "Second-operator-pw-2026!")
+
+
+# What the operator puts on the fake scale for each weigh step: its target.
+TARGET_G = {"weigh-ascorbic-acid": "1200.00", "weigh-mcc": "800.00", "weigh-a": "1200.00"}
+
+
+@dataclass
+class Rig:
+    http: httpx.AsyncClient
+    svc: Services
+    queue: str
+    scale: FakeScale
+
+    def load_scale(self, step_id: str) -> None:
+        self.scale.grams = Decimal(TARGET_G[step_id.rsplit("/", 1)[-1]])
+
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    async def token(self, role: str) -> dict[str, str]:
+        # One login per role: each costs an argon2 verification (~0.1 s).
+        if role not in self.tokens:
+            self.tokens[role] = await self._login(role)
+        return self.tokens[role]
+
+    async def _login(self, role: str) -> dict[str, str]:
+        user = demo_user(role)
+        r = await self.http.post("/api/v1/auth/login",
+                                 json={"username": user.username, "password": user.password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def page_login(self, role: str) -> dict[str, str]:
+        user = demo_user(role)
+        r = await self.http.post("/login", data={"username": user.username,
+                                                 "password": user.password})
+        assert r.status_code == 303, r.text
+        return {"ebr_session": r.cookies["ebr_session"]}
+
+    async def start(self, batch_id: str) -> dict[str, Any]:
+        r = await self.http.post(
+            f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
+            json={"password": demo_user("approver").password},
+            headers=await self.token("approver"),
+        )
+        assert r.status_code in (200, 409), r.text  # 409: approved by an earlier test
+        r = await self.http.post(
+            "/api/v1/batches",
+            json={"batch_id": batch_id, "recipe_id": RECIPE[0], "version": RECIPE[1]},
+            headers=await self.token("supervisor"),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def awaiting(self, batch_id: str, action: str) -> str:
+        """Wait until the batch awaits `action`; return that step id."""
+        headers = await self.token("supervisor")
+        for _ in range(200):
+            r = await self.http.get(f"/api/v1/batches/{batch_id}", headers=headers)
+            for waiting in r.json()["execution"]["awaiting"]:
+                if waiting["action"] == action:
+                    return waiting["step_id"]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{batch_id} never awaited {action}")
+
+
+@pytest.fixture
+async def rig(temporal_env, tmp_path: Path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    queue = f"pages-{uuid.uuid4().hex[:8]}"
+    settings = Settings(var_dir=tmp_path, env="test", task_queue=queue, _env_file=None)
+    svc = build_services(settings)
+    svc.register = EquipmentRegister(
+        scales={"SCALE-01": ScaleSettings(url="unused")},
+        mixers={"MIXER-01": PlcSettings(host="unused")},
+    )
+    svc._client = temporal_env.client
+    seed_demo(svc.engine)
+    scale = FakeScale()
+    activities = [
+        RecordActivities(svc.records),
+        DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
+        FakeReports(),
+    ]
+    transport = httpx.ASGITransport(app=create_app(settings, svc))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with (
+            build_worker(temporal_env.client, queue, activities, executor),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+        ):
+            yield Rig(http, svc, queue, scale)
+
+
+HX = {"HX-Request": "true"}
+
+
+class TestLogin:
+    async def test_a_page_sends_an_anonymous_visitor_to_login_and_back_after_it(self, rig):
+        r = await rig.http.get("/operate/B-1")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Foperate%2FB-1"
+        user = demo_user("operator")
+        r = await rig.http.post("/login", data={"username": user.username,
+                                                "password": user.password,
+                                                "next": "/operate/B-1"})
+        assert r.status_code == 303 and r.headers["location"] == "/operate/B-1"
+
+    async def test_each_role_lands_on_its_own_page(self, rig):
+        for role, start in [("operator", "/operate"), ("qa", "/review"),
+                            ("auditor", "/audit-view"), ("author", "/batches")]:
+            user = demo_user(role)
+            r = await rig.http.post("/login", data={"username": user.username,
+                                                    "password": user.password})
+            assert r.headers["location"] == start, role
+
+    def test_after_login_only_same_site_paths_are_followed(self):
+        assert safe_next("/review/B-1") == "/review/B-1"
+        for outside in ["//evil.example/x", "https://evil.example", "/\\evil.example", "", None]:
+            assert safe_next(outside) == "/"
+
+    async def test_a_role_without_the_page_is_told_which_roles_it_needs(self, rig):
+        r = await rig.http.get("/review", cookies=await rig.page_login("operator"))
+        assert r.status_code == 403, r.text
+        assert "needs one of the roles: qa" in r.text, r.text
+
+
+class TestTablet:
+    async def test_the_step_shows_target_range_and_the_scale_reading_with_its_verdict(self, rig):
+        await rig.start("T-WEIGH")
+        op = await rig.page_login("operator")
+        page = await rig.http.get("/operate/T-WEIGH", cookies=op)
+        assert page.status_code == 200
+        assert "1200.00 g" in page.text and "1188.00 \u2013 1212.00 g" in page.text
+        assert "Read scale" in page.text and 'src="/static/vendor/htmx.min.js"' in page.text
+        step = re.search(r'data-step-id="([^"]+)"', page.text).group(1)
+        rig.load_scale(step)
+        r = await rig.http.post("/operate/T-WEIGH/weigh", headers=HX, cookies=op,
+                                data={"step_id": step, "key": "k-1"})
+        assert r.status_code == 200
+        assert "within tolerance" in r.text and "Read scale again" in r.text
+        assert "<html" not in r.text  # htmx gets the panel only
+
+    async def test_a_wrong_password_is_refused_with_the_api_message_and_nothing_signed(self, rig):
+        batch = await rig.start("T-PW")
+        op = await rig.page_login("operator")
+        step = batch["steps"][0]
+        rig.load_scale(step)
+        await rig.http.post("/operate/T-PW/weigh", headers=HX, cookies=op,
+                            data={"step_id": step, "key": "k-w"})
+        r = await rig.http.post("/operate/T-PW/complete", headers=HX, cookies=op,
+                                data={"step_id": step, "key": "k-c", "password": "wrong"})
+        assert "Refused:" in r.text and "User id or password is wrong" in r.text
+        record = await rig.http.get("/api/v1/batches/T-PW/record", cookies=op)
+        assert record.json()["steps"] == []
+
+    async def test_signing_completes_the_step_and_shows_the_next(self, rig):
+        batch = await rig.start("T-SIGN")
+        op = await rig.page_login("operator")
+        first, second = batch["steps"][:2]
+        rig.load_scale(first)
+        await rig.http.post("/operate/T-SIGN/weigh", headers=HX, cookies=op,
+                            data={"step_id": first, "key": "k-w"})
+        r = await rig.http.post(
+            "/operate/T-SIGN/complete", headers=HX, cookies=op,
+            data={"step_id": first, "key": "k-c", "password": demo_user("operator").password})
+        assert "Signed by Olivia Operator: Weigh Ascorbic acid recorded as pass." in r.text
+        assert f'data-step-id="{second}"' in r.text
+
+    async def test_the_panel_is_not_resent_while_the_batch_is_unchanged(self, rig):
+        await rig.start("T-POLL")
+        op = await rig.page_login("operator")
+        page = await rig.http.get("/operate/T-POLL", cookies=op)
+        fingerprint = re.search(r"/panel\?v=([0-9a-f]+)", page.text).group(1)
+        same = await rig.http.get(f"/operate/T-POLL/panel?v={fingerprint}", cookies=op)
+        assert same.status_code == 204
+        stale = await rig.http.get("/operate/T-POLL/panel?v=old", cookies=op)
+        assert stale.status_code == 200 and 'id="panel"' in stale.text
+
+    def test_entries_are_checked_as_typed(self):
+        limits = {"low": "0.0", "high": "2.0", "unit": "percent"}
+        assert check_entry("", limits)[0] is None
+        assert check_entry("about two", limits) == (
+            False, "Enter a number such as 1.25 (a dot for decimals, no unit).")
+        assert check_entry("NaN", limits)[0] is False
+        assert check_entry("2.5", limits)[1].startswith("Outside the limits 0.0 to 2.0 percent")
+        assert check_entry(" 1.0 ", limits) == (True, "Within the limits 0.0 to 2.0 percent.")
+
+    async def test_a_second_person_verifies_at_the_tablet_and_their_session_ends(self, rig):
+        admin = rig.svc.users.get("admin")
+        username, full_name, password = SECOND
+        rig.svc.users.create_user(admin, username, full_name, ["operator"], "Tmp-pw-2026-xyz!")
+        rig.svc.users.change_password(username, "Tmp-pw-2026-xyz!", password)
+        rig.svc.records.create_batch("T-4EYES", PLAN_VERIFIED,
+                                     {"scale": "SCALE-01", "mixer": "MIXER-01"}, "supervisor")
+        await rig.svc._client.start_workflow(
+            BatchWorkflow.run,
+            BatchInput(batch_id="T-4EYES", plan=PLAN_VERIFIED,
+                       equipment={"scale": "SCALE-01", "mixer": "MIXER-01"},
+                       created_by="supervisor"),
+            id="T-4EYES", task_queue=rig.queue,
+        )
+        op = await rig.page_login("operator")
+        sign = {"password": demo_user("operator").password}
+        rig.load_scale("d/w/weigh-a")
+        await rig.http.post("/operate/T-4EYES/weigh", headers=HX, cookies=op,
+                            data={"step_id": "d/w/weigh-a", "key": "w"})
+        for step, extra in [("d/w/weigh-a", {}), ("b/b/mix", {}), ("b/b/lod", {"value": "1.0"})]:
+            await rig.awaiting("T-4EYES", "perform")
+            r = await rig.http.post("/operate/T-4EYES/complete", headers=HX, cookies=op,
+                                    data={"step_id": step, "key": f"c-{step}"} | sign | extra)
+            assert "recorded as pass" in r.text, r.text
+        await rig.awaiting("T-4EYES", "verify")
+        page = await rig.http.get("/operate/T-4EYES", cookies=op)
+        assert "Second person: verify" in page.text
+
+        # The performer cannot be their own second person.
+        same = await rig.http.post(
+            "/operate/T-4EYES/verify", headers=HX, cookies=op,
+            data={"step_id": "b/b/lod", "key": "v-1", "verifier": "operator",
+                  "verifier_password": sign["password"]})
+        assert "Refused:" in same.text
+
+        r = await rig.http.post(
+            "/operate/T-4EYES/verify", headers=HX, cookies=op,
+            data={"step_id": "b/b/lod", "key": "v-2", "verifier": username,
+                  "verifier_password": password})
+        assert f"Verified by {full_name}: LOD." in r.text, r.text
+        record = (await rig.http.get("/api/v1/batches/T-4EYES/record", cookies=op)).json()
+        lod = next(s for s in record["steps"] if s["step_id"] == "b/b/lod")
+        assert lod["verification"]["full_name"] == full_name
+        with Session(rig.svc.engine) as db:
+            tokens = db.exec(select(SessionToken).where(SessionToken.username == username)).all()
+        assert tokens and all(t.revoked_at is not None for t in tokens)
+
+
+class TestReview:
+    async def _completed(self, rig: Rig, batch_id: str) -> dict[str, str]:
+        batch = await rig.start(batch_id)
+        op_api = await rig.token("operator")
+        steps = batch["steps"]
+        await rig.http.post(f"/api/v1/batches/{batch_id}/steps/{steps[0]}/comments",
+                            json={"text": HOSTILE}, headers=op_api)
+        sign = {"password": demo_user("operator").password}
+        for step in steps:
+            action = await rig.awaiting(batch_id, "weigh" if "weigh" in step else "perform")
+            assert action == step
+            if "weigh" in step:
+                rig.load_scale(step)
+                await rig.http.post(f"/api/v1/batches/{batch_id}/steps/{step}/weigh",
+                                    headers=op_api)
+                await rig.awaiting(batch_id, "perform")
+            body = sign | ({"value": "2.5"} if "loss-on-drying" in step else {})
+            r = await rig.http.post(f"/api/v1/batches/{batch_id}/steps/{step}/complete",
+                                    json=body, headers=op_api)
+            assert r.status_code == 200, r.text
+        return await rig.page_login("qa")
+
+    async def test_exceptions_come_first_and_link_into_the_record(self, rig):
+        qa = await self._completed(rig, "T-REVIEW")
+        listing = await rig.http.get("/review", cookies=qa)
+        assert 'href="/review/T-REVIEW"' in listing.text
+        page = await rig.http.get("/review/T-REVIEW", cookies=qa)
+        exceptions = page.text.split('id="exceptions-title"')[1].split('id="decision-title"')[0]
+        assert "Excursion" in exceptions
+        assert 'href="#step-blending-blend-loss-on-drying"' in exceptions
+        assert "value 2.5 percent; limits 0.0 to 2.0 percent" in exceptions
+        assert "Comment" in exceptions and 'href="#audit-' in exceptions
+        assert 'id="step-blending-blend-loss-on-drying"' in page.text
+
+    async def test_user_text_is_escaped_on_every_page_that_shows_it(self, rig):
+        qa = await self._completed(rig, "T-ESCAPE")
+        for path in ["/review/T-ESCAPE", "/batches/T-ESCAPE"]:
+            page = await rig.http.get(path, cookies=qa)
+            assert page.status_code == 200
+            assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
+            if path.startswith("/review"):
+                assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+
+    async def test_rejecting_needs_a_reason_and_releasing_signs_as_qa(self, rig):
+        qa = await self._completed(rig, "T-DECIDE")
+        page = await rig.http.get("/review/T-DECIDE", cookies=qa)
+        key = re.search(r'name="key" value="([0-9a-f]+)"', page.text).group(1)
+        password = demo_user("qa").password
+        r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
+            "decision": "rejected", "password": password, "key": key, "reason": " "})
+        assert r.status_code == 422 and "A rejection needs a reason" in r.text
+        r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
+            "decision": "released", "password": "wrong", "key": key})
+        assert r.status_code == 409 and "User id or password is wrong" in r.text
+        r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
+            "decision": "released", "password": password, "key": key})
+        assert r.status_code == 200 and "Released T-DECIDE, signed by Quinn Quality" in r.text
+        record = (await rig.http.get("/api/v1/batches/T-DECIDE/record", cookies=qa)).json()
+        assert record["release"]["signature"]["username"] == "qa"
+
+
+class TestAuditView:
+    async def test_search_finds_batches_by_id_product_or_person(self, rig):
+        await rig.start("T-FIND-1")
+        auditor = await rig.page_login("auditor")
+        hit = await rig.http.get("/audit-view?q=find-1", cookies=auditor)
+        assert 'href="/batches/T-FIND-1"' in hit.text
+        miss = await rig.http.get("/audit-view?q=nothing-like-it", cookies=auditor)
+        assert "No batch matches." in miss.text
+        by_person = await rig.http.get("/audit-view?q=supervisor&state=running",
+                                       cookies=auditor)
+        assert 'href="/batches/T-FIND-1"' in by_person.text
+
+    async def test_an_upload_that_is_not_a_signed_pdf_is_reported_not_verified(self, rig):
+        auditor = await rig.page_login("auditor")
+        fake = ("fake.pdf", b"%PDF-1.7 not really", "application/pdf")
+        r = await rig.http.post("/audit-view/verify", cookies=auditor, files={"file": fake})
+        assert "fake.pdf" in r.text
+        assert "NOT VERIFIED" in r.text or "Could not verify" in r.text
