@@ -139,3 +139,37 @@ class WmsRequest(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     result_json: str
     at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessOrder(SQLModel, table=True):
+    """An ERP process order (ISA-95 production request) ebr will run as a batch."""
+
+    __tablename__ = "erp_process_orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(unique=True, max_length=64)
+    product_code: str = Field(max_length=64)
+    quantity: Decimal = Field(sa_type=DecimalText)
+    unit: str = Field(max_length=32)
+    due: date
+    recipe_id: str = Field(max_length=64)
+    recipe_version: str = Field(default="", max_length=32)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(default="received", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A confirmation to the ERP, written once and delivered until the ERP takes it."""
+
+    __tablename__ = "erp_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    order_id: str = Field(index=True, max_length=64)
+    payload_json: str
+    status: str = Field(default="pending", index=True, max_length=16)
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
