@@ -15,7 +15,8 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "command",
     [[], ["up"], ["worker"], ["api"], ["demo"], ["recipe", "validate"], ["report", "verify"],
-     ["devices", "simulate"]],
+     ["devices", "simulate"], ["recipe", "simulate"], ["recipe", "compile"], ["recipe", "diff"],
+     ["audit", "verify"]],
 )
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
