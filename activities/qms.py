@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from qms.messages import (
     DeviationRef,
+    DispositionRequest,
     LotHoldRequest,
     LotStatusChanged,
     NoteRequest,
@@ -39,6 +40,11 @@ class QmsActivities:
     def add_note(self, request: NoteRequest) -> DeviationRef:
         with _business_errors():
             return self.qms.add_note(request)
+
+    @activity.defn(name="qms_disposition")
+    def disposition(self, request: DispositionRequest) -> DeviationRef:
+        with _business_errors():
+            return self.qms.disposition(request)
 
     @activity.defn(name="qms_open_deviations")
     def open_deviations(self, query: OpenDeviationsQuery) -> OpenDeviations:

@@ -27,7 +27,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, UserDep, require_role
 from api.errors import UPDATE_STATUS, ApiError
-from api.schemas import BatchCreate, Comment, Correction, Release, StateChange, StepComplete
+from api.schemas import (
+    BatchCreate,
+    Comment,
+    Correction,
+    Disposition,
+    Release,
+    StateChange,
+    StepComplete,
+)
 from reports.publish import sha256_hex
 from store.models import Batch
 from workflows.batch import BatchWorkflow
@@ -38,6 +46,7 @@ from workflows.messages import (
     PERFORMED,
     QA,
     RESTART_MEANING,
+    REVIEWED,
     SUPERVISOR,
     VERIFIED,
     BatchInput,
@@ -45,6 +54,7 @@ from workflows.messages import (
     CommentRequest,
     CompleteStepRequest,
     CorrectValueRequest,
+    DispositionUpdate,
     ReleaseRequest,
     Signer,
     StateChangeRequest,
@@ -93,7 +103,8 @@ async def start_batch(body: BatchCreate, svc: ServicesDep, user: UserDep) -> dic
     await client.start_workflow(
         BatchWorkflow.run,
         BatchInput(batch_id=body.batch_id, plan=plan, equipment=equipment,
-                   created_by=user.username),
+                   created_by=user.username, inventory=svc.settings.use_wms,
+                   quality=svc.settings.use_qms),
         id=body.batch_id,
         task_queue=svc.settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -180,6 +191,23 @@ async def correct_value(
     req = CorrectValueRequest(step_id=step_id, value=body.value, reason=body.reason,
                               signature=intent)
     return asdict(await _update(svc, batch_id, BatchWorkflow.correct_value, req, key))
+
+
+@router.post("/{batch_id}/deviations/{deviation_id}/disposition")
+async def dispose_deviation(
+    batch_id: str,
+    deviation_id: str,
+    body: Disposition,
+    svc: ServicesDep,
+    user: UserDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """QA's signed disposition of a deviation that holds a step (accept, reject, rework)."""
+    _batch(svc, batch_id)
+    intent = await asyncio.to_thread(svc.users.sign, user, body.password, REVIEWED, QA)
+    req = DispositionUpdate(deviation_id=deviation_id, disposition=body.disposition,
+                            rationale=body.rationale, signature=intent, capa_ref=body.capa_ref)
+    return asdict(await _update(svc, batch_id, BatchWorkflow.disposition, req, key))
 
 
 @router.post("/{batch_id}/release")

@@ -111,6 +111,12 @@ class Correction(SignRequest):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class Disposition(SignRequest):
+    disposition: Literal["accept", "reject", "rework"]
+    rationale: str = Field(min_length=1, max_length=2000)
+    capa_ref: str = Field(default="", max_length=64)
+
+
 class StateChange(SignRequest):
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -72,6 +72,8 @@ class Stack:
             EBR_API_PORT=str(free_port()),
             EBR_TEMPORAL_PORT=str(free_port()),
             EBR_TEMPORAL_UI_PORT=str(free_port()),
+            # The synthetic recipe's material is not stocked in the demo WMS.
+            EBR_USE_WMS="false",
         )
         from runtime.stack import start_stack
         from settings.config import Settings

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from signatures.identity import UserDirectory
 from store.recipes import RecipeStore
+from wms.seed import seed_inventory
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "recipes" / "examples"
 
@@ -41,6 +42,7 @@ def demo_user(role: str) -> DemoUser:
 
 
 def seed_demo(engine: Engine) -> None:
+    seed_inventory(engine)
     users = UserDirectory(engine)
     for u in DEMO_USERS:
         users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed")

@@ -14,8 +14,11 @@ import signal
 from temporalio.client import Client
 
 from activities.devices import DeviceActivities
+from activities.qms import QmsActivities
 from activities.records import RecordActivities
 from activities.reports import ReportActivities
+from activities.wms import WmsActivities
+from qms.builtin import BuiltinQms
 from reports.pki import ensure_signing_identity
 from runtime.equipment import load_register
 from runtime.worker import ACTIVITY_THREADS, build_worker
@@ -23,6 +26,7 @@ from settings.config import Settings
 from store.batch_record import BatchRecordStore
 from store.db import create_schema, make_engine
 from store.recipes import RecipeStore
+from wms.builtin import BuiltinWms
 
 log = logging.getLogger("ebr.worker")
 
@@ -40,8 +44,11 @@ def production_activities(settings: Settings) -> list[object]:
             settings.pki_dir, settings.secrets.signing_passphrase.encode(), settings.site_name
         )
 
+    wms = BuiltinWms(engine)
     return [
         RecordActivities(store),
+        WmsActivities(wms),
+        QmsActivities(BuiltinQms(engine, wms)),
         DeviceActivities(
             open_scale=register.open_scale, open_mixer=register.open_mixer, register=register
         ),

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     token_ttl_s: int = 900
 
+    # Batches consume material from WMS lots and raise QMS deviations (the built-ins by
+    # default; off only for recipes whose materials the WMS does not manage).
+    use_wms: bool = True
+    use_qms: bool = True
+
     # A trusted timestamp authority (RFC 3161) makes every eBMR signature PAdES B-T.
     tsa_url: str | None = None
     tsa_root: Path | None = Field(default=None, description="PEM root of the TSA's certificate")

@@ -96,3 +96,16 @@ PLAN_TIMER = replace(
         *PLAN.steps[2:],
     ],
 )
+
+
+# The demo site's real material (stocked by wms.seed) and a check that holds on failure.
+PLAN_CONNECTED = replace(
+    PLAN,
+    steps=[
+        replace(PLAN.steps[0], material=MaterialCharge(
+            "RM-ASC", "Ascorbic acid", "1200.00", "g", "1188.00", "1212.00")),
+        *PLAN.steps[1:2],
+        replace(PLAN.steps[2], on_fail="hold"),
+        *PLAN.steps[3:],
+    ],
+)

@@ -18,6 +18,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from qms.messages import (
+        DISPOSITIONS,
+        MINOR,
+        REJECT,
+        REWORK,
+        DeviationRef,
+        DispositionRequest,
+        OpenDeviationRequest,
+        OpenDeviations,
+        OpenDeviationsQuery,
+        deviation_key,
+    )
     from recipes.plan import (
         CHECK,
         FAILED,
@@ -29,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         LOOP,
         LT,
         MIX,
+        ON_FAIL_ABORT,
+        ON_FAIL_HOLD,
         PARALLEL,
         PASSED,
         SEQUENCE,
@@ -40,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         PlanStep,
         linear_flow,
     )
+    from wms.messages import Issued, IssueRequest, Reservation, ReserveRequest, issue_key
     from workflows.messages import (
         ABORT_MEANING,
         ABORTED,
@@ -54,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         RELEASED,
         RELEASED_MEANING,
         RESTART_MEANING,
+        REVIEWED,
         RUNNING,
         SUPERVISOR,
         VERIFIED,
@@ -67,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         CommentRequest,
         CompleteStepRequest,
         CorrectValueRequest,
+        DispositionUpdate,
         EventRecorded,
         MixInput,
         MixRun,
@@ -115,6 +132,14 @@ MIX_RETRY = RetryPolicy(
 )
 # A broken signing key or TSA leaves the record "released, signature pending" until it is
 # fixed: keep trying for a month rather than give up on publishing.
+# WMS and QMS answer business refusals at once (non-retryable); only outages retry.
+SYSTEM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+SYSTEM_TIMEOUT = timedelta(seconds=30)
 REPORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -162,6 +187,7 @@ class BatchWorkflow:
         self.mix_runs: dict[str, MixRun] = {}
         self.mixing: set[str] = set()
         self.started: dict[str, datetime] = {}
+        self.deviations: dict[str, str] = {}  # open deviation id -> the step it holds
         self.hold_reason = resume.hold_reason if resume else ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
@@ -433,6 +459,8 @@ class BatchWorkflow:
             step = self._validate_completion(req)
             result, values = self._judge(step, req)
             reading = self.readings.get(step.step_id) if step.kind == WEIGH else None
+            if reading is not None and self.inp.inventory:
+                values["lots"] = await self._consume(step, reading)
             update = workflow.current_update_info()
             recorded = await self._record_step(
                 StepRecordInput(
@@ -448,7 +476,11 @@ class BatchWorkflow:
                 )
             )
             view = self.views[step.step_id]
-            view.status = "awaiting_verification" if step.verify_role else "done"
+            if result == "fail" and step.on_fail in (ON_FAIL_HOLD, ON_FAIL_ABORT):
+                # Before the step counts as done, or the procedure would already move on.
+                await self._apply_exception_policy(step, values, req.signature.signer)
+            if view.status != "awaiting_disposition":
+                view.status = "awaiting_verification" if step.verify_role else "done"
             view.result = result
             view.value, view.unit = values.get("value"), values.get("unit")
             view.signed_by = req.signature.signer.full_name
@@ -540,10 +572,66 @@ class BatchWorkflow:
         self._validate_correction(req)
 
     @workflow.update
+    async def disposition(self, req: DispositionUpdate) -> ReleaseOutcome:
+        self.updates += 1
+        async with self.lock:
+            step = self._validate_disposition(req)
+            update = workflow.current_update_info()
+            try:
+                await workflow.execute_activity(
+                    "qms_disposition",
+                    DispositionRequest(
+                        key=f"disposition:{self.inp.batch_id}:{update.id if update else ''}",
+                        deviation_id=req.deviation_id,
+                        disposition=req.disposition,
+                        rationale=req.rationale,
+                        signature=req.signature,
+                        capa_ref=req.capa_ref,
+                    ),
+                    result_type=DeviationRef,
+                    start_to_close_timeout=SYSTEM_TIMEOUT,
+                    retry_policy=SYSTEM_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError(_cause(err), type=_cause_type(err)) from err
+            del self.deviations[req.deviation_id]
+            if req.disposition == REWORK:
+                iteration = self.iterations.get(step.step_id, 1) + 1
+                self._reset([FlowNode(STEP, step_id=step.step_id)], iteration)
+                self.views[step.step_id].status = "active"
+            elif req.disposition == REJECT:
+                self.state = ABORTED
+                await self._event(
+                    f"batch.aborted/{req.deviation_id}", req.signature.signer.username,
+                    {"reason": f"QA rejected the batch on {req.deviation_id}: {req.rationale}"},
+                )
+            else:
+                self.views[step.step_id].status = "done"
+            return ReleaseOutcome(state=self.state, content_sha256="", signature_id=0)
+
+    @disposition.validator
+    def _validate_disposition_update(self, req: DispositionUpdate) -> None:
+        self._validate_disposition(req)
+
+    @workflow.update
     async def release(self, req: ReleaseRequest) -> ReleaseOutcome:
         self.updates += 1
         async with self.lock:
             decision = self._validate_release_request(req)
+            if self.inp.quality and decision == RELEASED:
+                # Deviations may also be raised in the QMS directly, not only by this batch.
+                open_now = await workflow.execute_activity(
+                    "qms_open_deviations", OpenDeviationsQuery(batch_id=self.inp.batch_id),
+                    result_type=OpenDeviations, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    retry_policy=SYSTEM_RETRY,
+                )
+                if open_now.deviations:
+                    ids = ", ".join(d.deviation_id for d in open_now.deviations)
+                    raise ApplicationError(
+                        f"Deviations {ids} are still open: QA must disposition them before "
+                        "the batch can be released.",
+                        type="OpenDeviations",
+                    )
             update = workflow.current_update_info()
             recorded = await workflow.execute_activity(
                 "record_release",
@@ -640,6 +728,7 @@ class BatchWorkflow:
             mixing=bool(self.mixing),
             active_step_ids=list(self.active),
             awaiting=self._awaiting(),
+            open_deviations=dict(self.deviations),
             report=self.report,
             hold_reason=self.hold_reason if self.state == HELD else "",
         )
@@ -654,7 +743,9 @@ class BatchWorkflow:
         waiting = []
         for step_id in self.active:
             step, view = self._step(step_id), self.views[step_id]
-            if view.status == "awaiting_verification":
+            if view.status == "awaiting_disposition":
+                waiting.append(Awaiting("disposition", step_id, [QA]))
+            elif view.status == "awaiting_verification":
                 waiting.append(Awaiting("verify", step_id, [step.verify_role or OPERATOR]))
             elif step_id in self.mixing:
                 waiting.append(Awaiting("device", step_id, []))
@@ -688,6 +779,11 @@ class BatchWorkflow:
                 f"Step {step_id} is not a current step; the current step is "
                 f"{' or '.join(self.active) or 'none'}.",
                 type="WrongStep",
+            )
+        if self.views[step_id].status == "awaiting_disposition":
+            raise ApplicationError(
+                f"Step {step_id} is held by a deviation until QA signs its disposition.",
+                type="AwaitingDisposition",
             )
         if self.views[step_id].status == "awaiting_verification":
             raise ApplicationError(
@@ -856,6 +952,89 @@ class BatchWorkflow:
         nxt = ids.index(step_id) + 1
         return ids[nxt] if nxt < len(ids) else None
 
+    def _validate_disposition(self, req: DispositionUpdate) -> PlanStep:
+        signer = req.signature.signer
+        if req.deviation_id not in self.deviations:
+            raise ApplicationError(
+                f"{req.deviation_id} does not hold a step of batch {self.inp.batch_id}.",
+                type="WrongStep",
+            )
+        if QA not in signer.roles:
+            raise ApplicationError(f"{signer.full_name} needs the QA role to disposition.",
+                                   type="NotPermitted")
+        if req.disposition not in DISPOSITIONS:
+            raise ApplicationError(f"A disposition is one of {', '.join(DISPOSITIONS)}.",
+                                   type="BadValue")
+        if req.signature.meaning != REVIEWED:
+            raise ApplicationError("A disposition is signed with the meaning 'reviewed'.")
+        if not req.rationale.strip():
+            raise ApplicationError("Give the rationale for the disposition.", type="Missing")
+        return self._step(self.deviations[req.deviation_id])
+
+    async def _consume(self, step: PlanStep, reading: WeightReading) -> str:
+        """Issue the weighed quantity to the batch from FEFO lots, each line exactly once."""
+        assert step.material is not None
+        instance = self._instance(step.step_id)
+        try:
+            reservation = await workflow.execute_activity(
+                "wms_reserve",
+                ReserveRequest(
+                    key=f"reserve:{self.inp.batch_id}:{instance}:1", batch_id=self.inp.batch_id,
+                    phase_instance=instance, line=1, material_code=step.material.material_code,
+                    quantity=reading.value, unit=reading.unit, actor="ebr",
+                ),
+                result_type=Reservation, start_to_close_timeout=SYSTEM_TIMEOUT,
+                retry_policy=SYSTEM_RETRY,
+            )
+            issued = []
+            for line, pick in enumerate(reservation.picks, start=1):
+                issued.append(await workflow.execute_activity(
+                    "wms_issue",
+                    IssueRequest(
+                        key=issue_key(self.inp.batch_id, instance, line),
+                        batch_id=self.inp.batch_id, phase_instance=instance, line=line,
+                        material_code=step.material.material_code,
+                        lot_number=pick.lot_number, quantity=pick.quantity, unit=pick.unit,
+                        actor="ebr", bin_code=pick.bin_code,
+                    ),
+                    result_type=Issued, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    retry_policy=SYSTEM_RETRY,
+                ))
+        except ActivityError as err:
+            raise ApplicationError(_cause(err), type=_cause_type(err)) from err
+        return "; ".join(f"{i.lot_number} {i.quantity} {i.unit}" for i in issued)
+
+    async def _apply_exception_policy(
+        self, step: PlanStep, values: dict[str, str], signer: Signer
+    ) -> None:
+        """The recipe's answer to a failed check: hold the phase for QA, or abort."""
+        instance = self._instance(step.step_id)
+        what = f"{step.title}: {values.get('value')} {values.get('unit', '')} outside limits"
+        if self.inp.quality:
+            ref = await workflow.execute_activity(
+                "qms_open_deviation",
+                OpenDeviationRequest(
+                    key=deviation_key(self.inp.batch_id, instance, "out-of-limits"),
+                    batch_id=self.inp.batch_id, phase_instance=instance,
+                    classification=MINOR if step.on_fail == ON_FAIL_HOLD else "critical",
+                    title=what, description=f"{what}; recorded by {signer.full_name}.",
+                    actor="ebr", origin="automatic",
+                ),
+                result_type=DeviationRef, start_to_close_timeout=SYSTEM_TIMEOUT,
+                retry_policy=SYSTEM_RETRY,
+            )
+            if step.on_fail == ON_FAIL_HOLD:
+                self.deviations[ref.deviation_id] = step.step_id
+                self.views[step.step_id].status = "awaiting_disposition"
+                return
+        if step.on_fail == ON_FAIL_HOLD:
+            self.state, self.hold_reason = HELD, f"{what}: QA must decide (restart or abort)."
+            await self._event(f"check.failed/{instance}", "system", {"reason": self.hold_reason})
+        else:
+            self.state = ABORTED
+            await self._event(f"batch.aborted/{instance}", "system",
+                              {"reason": f"{what}; the recipe aborts the batch."})
+
     def _validate_state_change(
         self, req: StateChangeRequest, meaning: str, allowed: tuple[str, ...]
     ) -> None:
@@ -958,6 +1137,13 @@ def _decimal(text: str | None, label: str) -> Decimal:
     if not value.is_finite():
         raise ApplicationError(f"Enter {label} as a number, e.g. 1.25.", type="BadValue")
     return value
+
+
+def _cause_type(err: ActivityError) -> str | None:
+    cause = err.cause
+    while cause is not None and getattr(cause, "cause", None) is not None:
+        cause = cause.cause
+    return getattr(cause, "type", None)
 
 
 def _cause(err: ActivityError) -> str:

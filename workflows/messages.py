@@ -25,6 +25,7 @@ VERIFIED = "verified"
 APPROVED = "approved"
 RELEASED_MEANING = "released"
 REJECTED_MEANING = "rejected"
+REVIEWED = "reviewed"  # QA's disposition of a deviation
 HOLD_MEANING = "held"
 RESTART_MEANING = "restarted"
 ABORT_MEANING = "aborted"
@@ -67,6 +68,9 @@ class BatchInput:
     resume: ResumeState | None = None
     # Events per run before continuing as new (Temporal warns at 10,240).
     history_budget: int = 8000
+    # Consume weighed material from WMS lots (FEFO), and raise QMS deviations on excursions.
+    inventory: bool = False
+    quality: bool = False
 
 
 @dataclass
@@ -170,6 +174,17 @@ class StateChangeRequest:
 
 
 @dataclass
+class DispositionUpdate:
+    """QA's signed decision on a deviation that holds a step: accept, reject or rework."""
+
+    deviation_id: str
+    disposition: str
+    rationale: str
+    signature: SignatureIntent
+    capa_ref: str = ""
+
+
+@dataclass
 class CommentRequest:
     step_id: str
     author: Signer
@@ -232,6 +247,7 @@ class BatchView:
     report: ReportRef | None = None
     hold_reason: str = ""
     active_step_ids: list[str] = field(default_factory=list)
+    open_deviations: dict[str, str] = field(default_factory=dict)  # deviation id -> step
     awaiting: list[Awaiting] = field(default_factory=list)
 
 

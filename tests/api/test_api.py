@@ -16,15 +16,19 @@ import httpx
 import pytest
 
 from activities.devices import DeviceActivities
+from activities.qms import QmsActivities
 from activities.records import RecordActivities
+from activities.wms import WmsActivities
 from api.app import build_services, create_app
 from devices.modbus_plc import PlcSettings
 from devices.mtsics import ScaleSettings
+from qms.builtin import BuiltinQms
 from runtime.equipment import EquipmentRegister
 from runtime.seed import EXAMPLES, demo_user, seed_demo
 from runtime.worker import ACTIVITY_THREADS, build_worker
 from settings.config import Settings
 from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+from wms.builtin import BuiltinWms
 
 RECIPE = ("VC-BLEND", "1.0.0")
 
@@ -70,9 +74,12 @@ async def api(temporal_env, tmp_path: Path) -> AsyncIterator[Api]:  # type: igno
     svc._client = temporal_env.client
     seed_demo(svc.engine)
     scale = FakeScale()
+    wms = BuiltinWms(svc.engine)
     activities = [
         RecordActivities(svc.records),
         DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
+        WmsActivities(wms),
+        QmsActivities(BuiltinQms(svc.engine, wms)),
         FakeReports(),
     ]
     app = create_app(settings, svc)
@@ -275,3 +282,28 @@ class TestEngineUnavailable:
                                 headers=await api.login("operator"))
         assert r.status_code == 503
         assert "same Idempotency-Key" in error(r)["message"]
+
+
+class TestMaterialsAndDeviations:
+    async def test_weighing_issues_material_from_a_released_lot(self, api):
+        await api.approve_example()
+        batch = await api.start_batch("B-LOTS")
+        op = await api.login("operator")
+        first = batch["steps"][0]
+        api.scale.grams = Decimal("1200.00")
+        await api.http.post(f"/api/v1/batches/B-LOTS/steps/{first}/weigh", headers=op)
+        r = await api.http.post(f"/api/v1/batches/B-LOTS/steps/{first}/complete",
+                                json={"password": demo_user("operator").password}, headers=op)
+        assert r.status_code == 200, r.text
+        record = (await api.http.get("/api/v1/batches/B-LOTS/record", headers=op)).json()
+        assert record["steps"][0]["values"]["lots"].startswith("ASC-2601 ")
+
+    async def test_disposition_of_an_unknown_deviation_is_refused(self, api):
+        await api.approve_example()
+        await api.start_batch("B-DEV")
+        qa = await api.login("qa")
+        r = await api.http.post(
+            "/api/v1/batches/B-DEV/deviations/DEV-999999/disposition",
+            json={"password": demo_user("qa").password, "disposition": "accept",
+                  "rationale": "n/a"}, headers=qa)
+        assert r.status_code == 409 and "does not hold a step" in error(r)["message"]

@@ -13,11 +13,16 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.devices import DeviceActivities
+from activities.qms import QmsActivities
 from activities.records import RecordActivities
+from activities.wms import WmsActivities
+from qms.builtin import BuiltinQms
 from runtime.worker import ACTIVITY_THREADS, build_worker
 from store.batch_record import BatchRecordStore
 from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
 from tests.workflows.rig import Rig
+from wms.builtin import BuiltinWms
+from wms.seed import seed_inventory
 
 
 @pytest.fixture
@@ -43,9 +48,14 @@ async def _rig(env: WorkflowEnvironment, engine) -> AsyncIterator[Rig]:  # type:
     temporal_env = env
     store = BatchRecordStore(engine)
     scale, mixer, reports = FakeScale(), FakeMixer(), FakeReports()
+    # The built-in WMS and QMS on the test's own database, stocked like the demo site.
+    seed_inventory(engine)
+    wms = BuiltinWms(engine)
     activities = [
         RecordActivities(store),
         DeviceActivities(open_scale=opener(scale), open_mixer=opener(mixer)),
+        WmsActivities(wms),
+        QmsActivities(BuiltinQms(engine, wms)),
         reports,
     ]
     queue = f"tq-{uuid.uuid4().hex[:8]}"

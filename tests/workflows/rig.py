@@ -46,12 +46,16 @@ class Rig:
     reports: FakeReports
     task_queue: str
 
-    async def start(self, batch_id: str | None = None, plan: BatchPlan = PLAN) -> WorkflowHandle:
+    async def start(
+        self, batch_id: str | None = None, plan: BatchPlan = PLAN, connected: bool = False
+    ) -> WorkflowHandle:
+        """`connected`: the batch consumes WMS lots and raises QMS deviations."""
         batch_id = batch_id or f"B-{uuid.uuid4().hex[:8]}"
         self.store.create_batch(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
         return await self.env.client.start_workflow(
             BatchWorkflow.run,
-            BatchInput(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup"),
+            BatchInput(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup",
+                       inventory=connected, quality=connected),
             id=batch_id,
             task_queue=self.task_queue,
         )
