@@ -38,9 +38,13 @@ def test_there_is_at_least_one_saved_history():
 
 @pytest.mark.skipif(not os.environ.get("EBR_RECORD_HISTORIES"), reason="records on request")
 @pytest.mark.parametrize(
-    "scenario", ["released-with-excursion", "rejected", "held-restarted-aborted"]
+    "scenario",
+    ["released-with-excursion", "rejected", "held-restarted-aborted", "loop-and-deviation"],
 )
 async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-def]
+    if scenario == "loop-and-deviation":
+        await record_loop_and_deviation(rig)
+        return
     handle = await rig.start(batch_id=f"history-{scenario}")
     if scenario == "held-restarted-aborted":
         sup = Signer(4, "sup", "Sam Supervisor", ["supervisor"])
@@ -63,3 +67,31 @@ async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-de
     await handle.result()
     history = await handle.fetch_history()
     (HISTORIES / f"{scenario}.json").write_text(history.to_json())
+
+
+async def record_loop_and_deviation(rig) -> None:  # type: ignore[no-untyped-def]
+    """Procedure logic and connected systems: a loop, WMS issue, a QMS deviation."""
+    from dataclasses import replace
+
+    from tests.sample_plan import PLAN_CONNECTED, PLAN_LOOP
+    from tests.workflows.rig import complete_when_mixed, weigh_and_complete
+    from workflows.messages import CompleteStepRequest, DispositionUpdate, StateQuery
+
+    plan = replace(PLAN_LOOP, steps=PLAN_CONNECTED.steps)
+    handle = await rig.start(batch_id="history-loop-and-deviation", plan=plan, connected=True)
+    await weigh_and_complete(handle, rig, "1200.00")
+    await complete_when_mixed(handle)
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("b/b/lod", sign(OPERATOR), "2.6"))
+    view = await handle.query(BatchWorkflow.view, StateQuery())
+    await handle.execute_update(BatchWorkflow.disposition, DispositionUpdate(
+        next(iter(view.open_deviations)), "accept", "Within trend", sign(QA_USER, "reviewed")))
+    await complete_when_mixed(handle)
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("b/b/lod", sign(OPERATOR), "1.2"))
+    await handle.execute_update(BatchWorkflow.complete_step,
+                                CompleteStepRequest("b/b/discharge", sign(OPERATOR)))
+    await handle.execute_update(BatchWorkflow.release, ReleaseRequest(sign(QA_USER, "released")))
+    await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / "loop-and-deviation.json").write_text(history.to_json())
