@@ -184,7 +184,10 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
             break
     expect(page.get_by_text("All steps are done")).to_be_visible()
     shot(page, "07-operator-done")
-    log_out(page)
+    # When the session ends (idle timeout, logout elsewhere), the polling tablet goes to
+    # the login page instead of silently showing a stale batch.
+    page.context.clear_cookies()
+    page.wait_for_url(re.compile(r"/login\?next=%2Foperate%2FUI-1$"), timeout=10_000)
 
     # --- QA: review by exception, then release with an e-signature ---------------------
     log_in(page, base, "qa")

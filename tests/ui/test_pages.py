@@ -21,13 +21,16 @@ import pytest
 from sqlmodel import Session, select
 
 from activities.devices import DeviceActivities
+from activities.qms import QmsActivities
 from activities.records import RecordActivities
+from activities.wms import WmsActivities
 from api.app import build_services, create_app
 from api.pages_common import safe_next
 from api.pages_operate import check_entry
 from api.services import Services
 from devices.modbus_plc import PlcSettings
 from devices.mtsics import ScaleSettings
+from qms.builtin import BuiltinQms
 from runtime.equipment import EquipmentRegister
 from runtime.seed import demo_user, seed_demo
 from runtime.worker import ACTIVITY_THREADS, build_worker
@@ -35,6 +38,7 @@ from settings.config import Settings
 from store.models import SessionToken
 from tests.sample_plan import PLAN_VERIFIED
 from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
+from wms.builtin import BuiltinWms
 from workflows.batch import BatchWorkflow
 from workflows.messages import BatchInput
 
@@ -118,9 +122,13 @@ async def rig(temporal_env, tmp_path: Path) -> AsyncIterator[Rig]:  # type: igno
     svc._client = temporal_env.client
     seed_demo(svc.engine)
     scale = FakeScale()
+    # The same worker as tests/api's fixture: weighed material is issued from WMS lots.
+    wms = BuiltinWms(svc.engine)
     activities = [
         RecordActivities(svc.records),
         DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
+        WmsActivities(wms),
+        QmsActivities(BuiltinQms(svc.engine, wms)),
         FakeReports(),
     ]
     transport = httpx.ASGITransport(app=create_app(settings, svc))
@@ -216,6 +224,17 @@ class TestTablet:
         assert same.status_code == 204
         stale = await rig.http.get("/operate/T-POLL/panel?v=old", cookies=op)
         assert stale.status_code == 200 and 'id="panel"' in stale.text
+
+    async def test_a_held_batch_says_why_and_offers_no_action(self, rig):
+        await rig.start("T-HELD")
+        r = await rig.http.post(
+            "/api/v1/batches/T-HELD/hold",
+            json={"password": demo_user("supervisor").password, "reason": "Scale <SCALE-01> dirty"},
+            headers=await rig.token("supervisor"))
+        assert r.status_code == 200, r.text
+        page = await rig.http.get("/operate/T-HELD", cookies=await rig.page_login("operator"))
+        assert "Batch held:</strong> Scale &lt;SCALE-01&gt; dirty." in page.text
+        assert "Read scale" not in page.text and "Sign and complete" not in page.text
 
     def test_entries_are_checked_as_typed(self):
         limits = {"low": "0.0", "high": "2.0", "unit": "percent"}
