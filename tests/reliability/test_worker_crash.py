@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import Session as DbSession
 from sqlmodel import select
 
 from devices.scale_sim import ScaleControl
-from runtime.demo import Session, _devices, _grams, _wait_for_report
+from runtime.demo import DemoError, Session, _devices, _grams, _wait_for_report
 from runtime.processes import ProcessGroup, ebr_command
 from runtime.stack import start_stack
 from settings.config import Settings
@@ -126,3 +127,59 @@ def test_worker_killed_mid_batch_resumes_and_records_each_step_once(stack):
     assert int(mix_values["value"]) >= plan[3]["duration_s"]  # the PLC counted one full run
     print(f"\nupdate completed {resume_s:.1f} s after the worker restarted")
     assert resume_s < 15
+
+
+def test_temporal_server_killed_mid_batch_comes_back_with_the_batch(stack):
+    settings, group = stack
+    from runtime.temporal_server import start_dev_server
+
+    base = settings.api_url
+    approver = Session.login(base, "approver")
+    approver.post("/api/v1/recipes/VC-BLEND/versions/1.0.0/approve",
+                  {"password": approver.password})
+    Session.login(base, "supervisor").post(
+        "/api/v1/batches", {"batch_id": "SRV-1", "recipe_id": "VC-BLEND", "version": "1.0.0"})
+    operator = Session.login(base, "operator")
+    scale = ScaleControl(_devices(settings)["scale_control"])
+    plan = operator.get("/api/v1/batches/SRV-1")["plan"]["steps"]
+    material = plan[0]["material"]
+    scale.set_weight(_grams(material["target"], material["unit"]))
+    url = "/api/v1/batches/SRV-1/steps/"
+    operator.post(f"{url}{plan[0]['step_id']}/weigh", key="w-0")
+    operator.post(f"{url}{plan[0]['step_id']}/complete", {"password": operator.password},
+                  key="c-0")
+
+    server = next(c for c in group.children if c.name == "temporal")
+    server.process.kill()  # SIGKILL: the server's database file is all that survives
+    server.process.wait()
+    group.children.remove(server)
+    restarted = start_dev_server(settings, settings.var_dir / "log" / "temporal.log")
+    group.children.insert(0, type(server)("temporal", restarted, server.log))
+
+    # The acknowledged step is still there, and the batch goes on where it was.
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            batch = operator.get("/api/v1/batches/SRV-1")
+            break
+        except (DemoError, httpx.HTTPError):
+            assert time.monotonic() < deadline, "the API never reached the restarted server"
+            time.sleep(1)
+    assert batch["execution"]["current_step_id"] == plan[1]["step_id"]
+    material = plan[1]["material"]
+    scale.set_weight(_grams(material["target"], material["unit"]))
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            operator.post(f"{url}{plan[1]['step_id']}/weigh", key="w-1")
+            break
+        except (DemoError, httpx.HTTPError):
+            assert time.monotonic() < deadline, "the worker never came back to the server"
+            time.sleep(1)
+    outcome = operator.post(f"{url}{plan[1]['step_id']}/complete",
+                            {"password": operator.password}, key="c-1")
+    assert outcome["result"] == "pass"
+    engine = make_engine(settings.resolved_database_url)
+    with DbSession(engine) as db:
+        records = list(db.exec(select(StepRecord).where(StepRecord.batch_id == "SRV-1")))
+        assert sorted(r.step_id for r in records) == sorted(s["step_id"] for s in plan[:2])
