@@ -7,6 +7,7 @@ would. Exceptions come first, each linking to its step or audit entry further do
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Annotated, Any, Literal
@@ -14,8 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api import routes_batches
+from api import routes_batches, routes_qms
 from api.deps import ServicesDep
+from api.errors import ApiError
 from api.pages_common import (
     PageUserDep,
     Refused,
@@ -28,6 +30,7 @@ from api.pages_common import (
     step_anchor,
 )
 from api.schemas import Release
+from signatures.identity import IdentityError
 from store.models import User
 from workflows.messages import COMPLETE, QA
 
@@ -100,6 +103,36 @@ async def review_decide(
     )
 
 
+@router.post("/review/{batch_id}/deviations/{deviation_id}", response_class=HTMLResponse)
+async def review_disposition(
+    batch_id: str,
+    deviation_id: str,
+    request: Request,
+    svc: ServicesDep,
+    user: PageUserDep,
+    disposition: Annotated[Literal["accept", "rework", "reject"], Form()],
+    rationale: Annotated[str, Form(min_length=1, max_length=5000)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+    key: Annotated[str, Form(min_length=1, max_length=128)],
+    capa_ref: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """QA's signed disposition of a deviation, through the QMS API's own route."""
+    body = routes_qms.DispositionIn(
+        disposition=disposition, rationale=rationale, capa_ref=capa_ref, password=password
+    )
+    try:
+        # The route is synchronous (password hashing, database): off the event loop.
+        await asyncio.to_thread(routes_qms.disposition, deviation_id, body, user, svc, key)
+    except ApiError as exc:
+        return await _review(request, svc, user, batch_id, error=exc.message, status_code=409)
+    except IdentityError as exc:
+        return await _review(request, svc, user, batch_id, error=str(exc), status_code=409)
+    return await _review(
+        request, svc, user, batch_id,
+        message=f"Deviation {deviation_id}: {disposition}, signed by {user.full_name}.",
+    )
+
+
 @router.get("/review/{batch_id}/report-link", response_class=HTMLResponse)
 def review_report_link(
     batch_id: str, request: Request, svc: ServicesDep, user: PageUserDep
@@ -117,11 +150,13 @@ async def _review(
     if batch is None:
         return render(request, "missing.html", {"user": user, "batch_id": batch_id}, 404)
     record = routes_batches.batch_record(batch_id, svc, user)
+    deviations = routes_qms.deviations(user, svc, batch_id=batch_id, status="")
     context = {
         "user": user,
         "batch": batch,
         "record": record,
-        "exceptions": exceptions(record),
+        "exceptions": deviation_exceptions(deviations) + exceptions(record),
+        "deviations": deviations,
         "audit": [_audit_row(i, a) for i, a in enumerate(record["audit"])],
         "message": message,
         "error": error,
@@ -177,6 +212,16 @@ def exceptions(record: dict[str, Any]) -> list[dict[str, str]]:
                       "text": f"{entry['actor']}{where} at {entry['at']}: "
                               f"{said or entry['action']}"})
     return found
+
+
+def deviation_exceptions(deviations: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Deviations come first: an open one blocks release until QA disposes of it."""
+    return [
+        {"kind": "Deviation", "href": f"#dev-{d['deviation_id']}",
+         "text": f"{d['deviation_id']} ({d['classification']}): {d['title']} - "
+                 f"{d['disposition'] or d['status']}"}
+        for d in deviations
+    ]
 
 
 def _detail(entry: dict[str, Any]) -> dict[str, Any]:

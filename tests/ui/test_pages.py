@@ -354,6 +354,30 @@ class TestReview:
         assert record["release"]["signature"]["username"] == "qa"
 
 
+    async def test_a_deviation_comes_first_and_qa_signs_its_disposition(self, rig):
+        await rig.start("T-DEV")
+        r = await rig.http.post("/api/v1/qms/deviations", headers=await rig.token("operator"),
+                                json={"batch_id": "T-DEV", "classification": "minor",
+                                      "title": "Label torn", "description": "Drum 2 label torn."})
+        assert r.status_code == 201, r.text
+        deviation_id = r.json()["deviation_id"]
+        qa = await rig.page_login("qa")
+        page = await rig.http.get("/review/T-DEV", cookies=qa)
+        exceptions = page.text.split('id="exceptions-title"')[1].split("</section>")[0]
+        assert f'href="#dev-{deviation_id}"' in exceptions.split("</li>")[0]
+        key = re.search(r'name="key" value="([0-9a-f]+-1)"', page.text).group(1)
+        form = {"disposition": "accept", "rationale": "Relabelled from the batch record.",
+                "key": key}
+        wrong = await rig.http.post(f"/review/T-DEV/deviations/{deviation_id}", cookies=qa,
+                                    data=form | {"password": "wrong"})
+        assert wrong.status_code == 409 and "User id or password is wrong" in wrong.text
+        r = await rig.http.post(f"/review/T-DEV/deviations/{deviation_id}", cookies=qa,
+                                data=form | {"password": demo_user("qa").password})
+        assert r.status_code == 200, r.text
+        assert f"Deviation {deviation_id}: accept, signed by Quinn Quality." in r.text
+        assert "Accept</strong> by qa" in r.text
+
+
 class TestAuditView:
     async def test_search_finds_batches_by_id_product_or_person(self, rig):
         await rig.start("T-FIND-1")
