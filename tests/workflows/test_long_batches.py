@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from recipes.plan import PlanStep
 from tests.sample_plan import PLAN
 from tests.workflows.rig import OPERATOR, QA_USER, sign
@@ -69,3 +71,28 @@ async def test_performer_remembered_across_runs_cannot_release(rig):
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(BatchWorkflow.release,
                                     ReleaseRequest(sign(qa_operator, "released")))
+
+
+@pytest.mark.slow
+async def test_a_500_phase_batch_runs_with_every_run_under_the_history_limit(rig):
+    steps = [PlanStep(f"p/o/s{i:03d}", "instruction", f"Confirm {i}", "Confirm.", "p", "o")
+             for i in range(500)]
+    plan = replace(PLAN, equipment=[], steps=steps)
+    rig.store.create_batch("LONG-500", plan, {}, "sup")
+    handle = await rig.env.client.start_workflow(
+        BatchWorkflow.run, BatchInput("LONG-500", plan, {}, "sup"),
+        id="LONG-500", task_queue=rig.task_queue,
+    )
+    runs = {(await handle.describe()).run_id}
+    for step in steps:
+        await handle.execute_update(BatchWorkflow.complete_step,
+                                    CompleteStepRequest(step.step_id, sign(OPERATOR)))
+    await handle.execute_update(BatchWorkflow.release, ReleaseRequest(sign(QA_USER, "released")))
+    assert (await handle.result()).state == "released"
+    async for execution in rig.env.client.list_workflows("WorkflowId = 'LONG-500'"):
+        runs.add(execution.run_id)
+    for run_id in runs:
+        history = await rig.env.client.get_workflow_handle("LONG-500", run_id=run_id
+                                                           ).fetch_history()
+        assert len(history.events) < 10_240
+    assert len(rig.store.assemble_record("LONG-500")["steps"]) == 500
