@@ -155,11 +155,7 @@ def operate_check_value(
 def _planned(svc: ServicesDep, batch_id: str, step_id: str) -> dict[str, Any]:
     """The plan's step (loop instances `id#2` share their plan step); {} if unknown."""
     batch = svc.records.get_batch(batch_id)
-    if batch is None:
-        return {}
-    plan_id = step_id.split("#")[0]
-    steps = json.loads(batch.plan_json)["steps"]
-    return next((s for s in steps if s["step_id"] == plan_id), {})
+    return (batch.plan_step(step_id) if batch else None) or {}
 
 
 def check_entry(value: str, limits: dict[str, str] | None) -> tuple[bool | None, str]:

@@ -162,10 +162,7 @@ async def verify_step(
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A second person's signature on a performed step (the recipe names their role)."""
-    batch = _batch(svc, batch_id)
-    planned = next(
-        (s for s in json.loads(batch.plan_json)["steps"] if s["step_id"] == step_id), None
-    )
+    planned = _batch(svc, batch_id).plan_step(step_id)
     if planned is None or not planned.get("verify_role"):
         raise ApiError(409, "wrong_step", f"Step {step_id} does not need verification.")
     intent = await asyncio.to_thread(

@@ -3,7 +3,9 @@ activity or request finds its earlier write instead of making a second one."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel, UniqueConstraint
@@ -84,6 +86,12 @@ class Batch(SQLModel, table=True):
     report_path: str | None = None
     report_sha256: str | None = None
     report_pages: int | None = None
+
+    def plan_step(self, step_id: str) -> dict[str, Any] | None:
+        """The compiled plan's step; a loop's repeats (`id#2`) share their plan step."""
+        base = step_id.split("#")[0]
+        steps = json.loads(self.plan_json)["steps"]
+        return next((s for s in steps if s["step_id"] == base), None)
 
 
 class Signature(SQLModel, table=True):
