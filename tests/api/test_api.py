@@ -6,8 +6,6 @@ refused or retried request records nothing twice.
 
 from __future__ import annotations
 
-import concurrent.futures
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,20 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activities.devices import DeviceActivities
-from activities.qms import QmsActivities
-from activities.records import RecordActivities
-from activities.wms import WmsActivities
-from api.app import build_services, create_app
-from devices.modbus_plc import PlcSettings
-from devices.mtsics import ScaleSettings
-from qms.builtin import BuiltinQms
-from runtime.equipment import EquipmentRegister
-from runtime.seed import EXAMPLES, demo_user, seed_demo
-from runtime.worker import ACTIVITY_THREADS, build_worker
-from settings.config import Settings
-from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
-from wms.builtin import BuiltinWms
+from runtime.seed import EXAMPLES, demo_user
+from tests.app_rig import app_with_worker
+from tests.workflows.fakes import FakeScale
 
 RECIPE = ("VC-BLEND", "1.0.0")
 
@@ -64,32 +51,8 @@ class Api:
 
 @pytest.fixture
 async def api(temporal_env, tmp_path: Path) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
-    queue = f"api-{uuid.uuid4().hex[:8]}"
-    settings = Settings(var_dir=tmp_path, env="test", task_queue=queue, _env_file=None)
-    svc = build_services(settings)
-    svc.register = EquipmentRegister(
-        scales={"SCALE-01": ScaleSettings(url="unused")},
-        mixers={"MIXER-01": PlcSettings(host="unused")},
-    )
-    svc._client = temporal_env.client
-    seed_demo(svc.engine)
-    scale = FakeScale()
-    wms = BuiltinWms(svc.engine)
-    activities = [
-        RecordActivities(svc.records),
-        DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
-        WmsActivities(wms),
-        QmsActivities(BuiltinQms(svc.engine, wms)),
-        FakeReports(),
-    ]
-    app = create_app(settings, svc)
-    transport = httpx.ASGITransport(app=app)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with (
-            build_worker(temporal_env.client, queue, activities, executor),
-            httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-        ):
-            yield Api(http, scale)
+    async with app_with_worker(temporal_env, tmp_path, "api") as rig:
+        yield Api(rig.http, rig.scale)
 
 
 def error(r: httpx.Response) -> dict[str, str]:

@@ -7,9 +7,7 @@ pages call the API's route functions, so refusals arrive with the API's messages
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,25 +18,14 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from activities.devices import DeviceActivities
-from activities.qms import QmsActivities
-from activities.records import RecordActivities
-from activities.wms import WmsActivities
-from api.app import build_services, create_app
 from api.pages_common import safe_next
 from api.pages_operate import check_entry
 from api.services import Services
-from devices.modbus_plc import PlcSettings
-from devices.mtsics import ScaleSettings
-from qms.builtin import BuiltinQms
-from runtime.equipment import EquipmentRegister
-from runtime.seed import demo_user, seed_demo
-from runtime.worker import ACTIVITY_THREADS, build_worker
-from settings.config import Settings
+from runtime.seed import demo_user
 from store.models import SessionToken
+from tests.app_rig import app_with_worker
 from tests.sample_plan import PLAN_VERIFIED
-from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale, opener
-from wms.builtin import BuiltinWms
+from tests.workflows.fakes import FakeScale
 from workflows.batch import BatchWorkflow
 from workflows.messages import BatchInput
 
@@ -112,32 +99,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(temporal_env, tmp_path: Path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
-    queue = f"pages-{uuid.uuid4().hex[:8]}"
-    settings = Settings(var_dir=tmp_path, env="test", task_queue=queue, _env_file=None)
-    svc = build_services(settings)
-    svc.register = EquipmentRegister(
-        scales={"SCALE-01": ScaleSettings(url="unused")},
-        mixers={"MIXER-01": PlcSettings(host="unused")},
-    )
-    svc._client = temporal_env.client
-    seed_demo(svc.engine)
-    scale = FakeScale()
-    # The same worker as tests/api's fixture: weighed material is issued from WMS lots.
-    wms = BuiltinWms(svc.engine)
-    activities = [
-        RecordActivities(svc.records),
-        DeviceActivities(open_scale=opener(scale), open_mixer=opener(FakeMixer())),
-        WmsActivities(wms),
-        QmsActivities(BuiltinQms(svc.engine, wms)),
-        FakeReports(),
-    ]
-    transport = httpx.ASGITransport(app=create_app(settings, svc))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with (
-            build_worker(temporal_env.client, queue, activities, executor),
-            httpx.AsyncClient(transport=transport, base_url="http://test") as http,
-        ):
-            yield Rig(http, svc, queue, scale)
+    async with app_with_worker(temporal_env, tmp_path, "pages") as app:
+        yield Rig(app.http, app.services, app.task_queue, app.scale)
 
 
 HX = {"HX-Request": "true"}
