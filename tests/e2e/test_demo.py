@@ -26,15 +26,10 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from runtime.seed import demo_user
+from tests.stack_rig import free_port
 
 pytestmark = pytest.mark.slow
 EBR = [sys.executable, "-m", "cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_closed(port: int) -> bool:

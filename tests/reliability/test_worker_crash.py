@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
-import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,35 +18,12 @@ from sqlmodel import select
 from devices.scale_sim import ScaleControl
 from runtime.demo import DemoError, Session, _devices, _grams, _wait_for_report
 from runtime.processes import ProcessGroup, ebr_command
-from runtime.stack import start_stack
 from settings.config import Settings
 from store.audit import verify_chain
 from store.db import make_engine
 from store.models import StepRecord
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Settings, ProcessGroup]]:
-    for key in [k for k in os.environ if k.startswith("EBR_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("EBR_API_PORT", str(free_port()))
-    monkeypatch.setenv("EBR_TEMPORAL_PORT", str(free_port()))
-    monkeypatch.setenv("EBR_TEMPORAL_UI_PORT", str(free_port()))
-    settings = Settings(_env_file=None)
-    group = start_stack(settings)
-    yield settings, group
-    group.stop()
 
 
 def kill_worker(group: ProcessGroup) -> None:

@@ -5,46 +5,19 @@ Uses a fresh database per run on the local server (127.0.0.1:5432) and drops it 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from signatures.identity import UserDirectory
 from store.audit import verify_chain
 from store.batch_record import BatchRecordStore
-from store.db import create_schema, make_engine
 from tests.sample_plan import PLAN
 from workflows.messages import StepRecordInput
 
-psycopg = pytest.importorskip("psycopg")
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-
-@pytest.fixture(scope="module")
-def pg_engine() -> Iterator[Engine]:
-    name = f"ebr_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc})")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        create_schema(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def test_signed_step_is_recorded_once_and_verifies_on_postgres(pg_engine):
-    users = UserDirectory(pg_engine)
+def test_signed_step_is_recorded_once_and_verifies_on_postgres(fresh_pg_engine):
+    users = UserDirectory(fresh_pg_engine)
     users.ensure_user("olivia", "Olivia Operator", "operator-pass-1", ["operator"], "test")
-    store = BatchRecordStore(pg_engine)
+    store = BatchRecordStore(fresh_pg_engine)
     store.create_batch("PG-1", PLAN, {"scale": "SCALE-01"}, "sup")
     intent = users.sign(users.get("olivia"), "operator-pass-1", "performed", "operator")
     step = StepRecordInput("PG-1", "b/b/lod", "u-1", "check", "LOD", "pass",
@@ -52,5 +25,5 @@ def test_signed_step_is_recorded_once_and_verifies_on_postgres(pg_engine):
     assert store.record_step(step) == store.record_step(step)
     record = store.assemble_record("PG-1")
     assert len(record["steps"]) == 1 and record["steps"][0]["signature_verified"]
-    with Session(pg_engine) as session:
+    with Session(fresh_pg_engine) as session:
         assert verify_chain(session).ok

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,7 @@ import pytest
 
 from devices.scale_sim import ScaleControl
 from runtime.demo import Session, _devices, _grams
-from runtime.processes import ProcessGroup
 from runtime.seed import demo_user
-from runtime.stack import start_stack
-from settings.config import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -54,28 +50,6 @@ def _chromium() -> Path:
             "run `apt-get install -y chromium` as root (`.ci/run` does)."
         )
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Settings, ProcessGroup]]:
-    for key in [k for k in os.environ if k.startswith("EBR_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("EBR_API_PORT", str(free_port()))
-    monkeypatch.setenv("EBR_TEMPORAL_PORT", str(free_port()))
-    monkeypatch.setenv("EBR_TEMPORAL_UI_PORT", str(free_port()))
-    settings = Settings(_env_file=None)
-    group = start_stack(settings)
-    yield settings, group
-    group.stop()
 
 
 @pytest.fixture
