@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -35,6 +36,17 @@ def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
     )
 
 
+# Any fixed number: the transaction-level advisory lock that orders chain appends.
+_CHAIN_LOCK = 0x0EB0A0D17
+
+
+def _serialise_appends(session: Session) -> None:
+    """One appender at a time, until its transaction ends, so two never link to the same
+    last entry. SQLite's BEGIN IMMEDIATE already does this; PostgreSQL needs the lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK))
+
+
 def _iso(at: datetime) -> str:
     # SQLite hands datetimes back naive; the store only ever writes UTC.
     return at.replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -51,6 +63,7 @@ def append(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Add an entry inside the caller's transaction; a repeated key returns the first."""
+    _serialise_appends(session)
     existing = session.exec(select(AuditEvent).where(AuditEvent.key == key)).first()
     if existing is not None:
         return existing

@@ -27,3 +27,20 @@ def test_signed_step_is_recorded_once_and_verifies_on_postgres(fresh_pg_engine):
     assert len(record["steps"]) == 1 and record["steps"][0]["signature_verified"]
     with Session(fresh_pg_engine) as session:
         assert verify_chain(session).ok
+
+
+def test_concurrent_appenders_keep_one_unbroken_chain_on_postgres(fresh_pg_engine):
+    import concurrent.futures
+
+    from store import audit
+    from store.db import transaction
+
+    def append(i: int) -> None:
+        with transaction(fresh_pg_engine) as session:
+            audit.append(session, key=f"c{i}", actor="t", action="t.append", subject=f"S/{i}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(append, range(80)))
+    with Session(fresh_pg_engine) as session:
+        check = verify_chain(session)
+        assert check.ok and check.entries >= 80
