@@ -20,9 +20,9 @@ from devices.errors import DeviceError, ScaleOverload, ScaleUnderload, ScaleUnst
 from devices.modbus_plc import MixerStatus
 from devices.mtsics import ScaleIdentity, ScaleReading
 from devices.register import EquipmentNotFitForUse, UnknownEquipment
+from recipes import units
 from workflows.messages import MixInput, MixRun, ReadWeightInput, WeightReading
 
-_units = pint.UnitRegistry(non_int_type=Decimal)
 # An operator can act on these; retrying the same reading would not change them.
 # Equipment that is not fit for use (overdue calibration, wrong instrument, dirty) needs a
 # person too: retrying cannot make it fit.
@@ -148,10 +148,8 @@ def _device_errors() -> Iterator[None]:
 
 
 def _convert(value: Decimal, from_unit: str, to_unit: str) -> Decimal:
-    if from_unit == to_unit:
-        return value
     try:
-        return Decimal(_units.Quantity(value, from_unit).to(to_unit).magnitude)
+        return units.convert(value, from_unit, to_unit)
     except (pint.errors.DimensionalityError, pint.errors.UndefinedUnitError) as exc:
         raise ApplicationError(
             f"The scale reports in {from_unit}, which cannot be converted to {to_unit}: "

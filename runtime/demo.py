@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pint
 
 from devices.scale_sim import ScaleControl
+from recipes import units
 from reports.verify import verify_pdf
 from runtime.seed import demo_user
 from runtime.stack import api_healthy, start_stack
@@ -195,8 +195,7 @@ def _wait_for_report(session: Session, batch_id: str, timeout_s: float = 180) ->
 
 
 def _grams(value: str, unit: str) -> str:
-    grams = pint.UnitRegistry(non_int_type=Decimal).Quantity(Decimal(value), unit).to("g")
-    return str(Decimal(grams.magnitude).quantize(Decimal("0.01")))
+    return str(units.convert(Decimal(value), unit, "g").quantize(Decimal("0.01")))
 
 
 def _devices(settings: Settings) -> dict[str, Any]:

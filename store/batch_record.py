@@ -181,10 +181,8 @@ class BatchRecordStore:
     def record_verification(self, verification: VerificationRecordInput) -> StepRecorded:
         key = f"{verification.batch_id}/{verification.update_id}"
         with transaction(self.engine) as session:
-            existing = session.exec(select(Signature).where(Signature.key == key)).first()
-            if existing is not None:
-                assert existing.id is not None
-                return StepRecorded(0, existing.content_sha256, existing.id)
+            if (earlier := self._signed_before(session, key)) is not None:
+                return earlier
             self._batch(session, verification.batch_id)
             digest = sign_hash(verification_content(verification))
             subject = f"{verification.batch_id}/{verification.step_id}"
@@ -205,10 +203,8 @@ class BatchRecordStore:
     def record_release(self, release: ReleaseRecordInput) -> StepRecorded:
         key = f"{release.batch_id}/{release.update_id}"
         with transaction(self.engine) as session:
-            existing = session.exec(select(Signature).where(Signature.key == key)).first()
-            if existing is not None:
-                assert existing.id is not None
-                return StepRecorded(0, existing.content_sha256, existing.id)
+            if (earlier := self._signed_before(session, key)) is not None:
+                return earlier
             batch = self._batch(session, release.batch_id)
             hashes = [r.content_sha256 for r in self._steps(session, release.batch_id)]
             digest = sign_hash(release_content(release, hashes))
@@ -234,10 +230,8 @@ class BatchRecordStore:
         """Hold, restart or abort: the signed decision, its reason, and the new state."""
         key = f"{change.batch_id}/{change.update_id}"
         with transaction(self.engine) as session:
-            existing = session.exec(select(Signature).where(Signature.key == key)).first()
-            if existing is not None:
-                assert existing.id is not None
-                return StepRecorded(0, existing.content_sha256, existing.id)
+            if (earlier := self._signed_before(session, key)) is not None:
+                return earlier
             batch = self._batch(session, change.batch_id)
             digest = sign_hash(state_change_content(change))
             signature = self._add_signature(
@@ -426,6 +420,13 @@ class BatchRecordStore:
         if batch is None:
             raise RecordError(f"Batch {batch_id} is not in the record store.")
         return batch
+
+    def _signed_before(self, session: Session, key: str) -> StepRecorded | None:
+        """The outcome of a signed action already recorded under this idempotency key."""
+        existing = session.exec(select(Signature).where(Signature.key == key)).first()
+        if existing is None or existing.id is None:
+            return None
+        return StepRecorded(0, existing.content_sha256, existing.id)
 
     def _latest(self, session: Session, batch_id: str, step_id: str) -> StepRecord | None:
         query = select(StepRecord).where(
