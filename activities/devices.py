@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,15 +19,26 @@ from temporalio.exceptions import ApplicationError
 from devices.errors import DeviceError, ScaleOverload, ScaleUnderload, ScaleUnstable
 from devices.modbus_plc import MixerStatus
 from devices.mtsics import ScaleIdentity, ScaleReading
+from devices.plc import SetpointRejected, UnknownTag
 from devices.register import EquipmentNotFitForUse, UnknownEquipment
 from recipes import units
-from workflows.messages import MixInput, MixRun, ReadWeightInput, WeightReading
+from workflows.messages import (
+    MixInput,
+    MixRun,
+    PlcReadInput,
+    PlcSetInput,
+    PlcValue,
+    ReadWeightInput,
+    WeightReading,
+)
 
 # An operator can act on these; retrying the same reading would not change them.
 # Equipment that is not fit for use (overdue calibration, wrong instrument, dirty) needs a
 # person too: retrying cannot make it fit.
+# A refused setpoint or a tag missing from the map is a recipe or register mistake.
 _OPERATOR_FIXABLE = (
-    ScaleUnstable, ScaleOverload, ScaleUnderload, EquipmentNotFitForUse, UnknownEquipment
+    ScaleUnstable, ScaleOverload, ScaleUnderload, EquipmentNotFitForUse, UnknownEquipment,
+    SetpointRejected, UnknownTag,
 )
 POLL_S = 0.5
 
@@ -42,6 +53,13 @@ class Mixer(Protocol):
     def status(self) -> MixerStatus: ...
 
 
+class Plc(Protocol):
+    """Any Modbus equipment by its register tag map (devices.plc.ModbusPlc)."""
+
+    def read_tags(self, names: list[str]) -> Mapping[str, object]: ...
+    def write_setpoint(self, name: str, value: object) -> object: ...
+
+
 class EquipmentChecks(Protocol):
     """What the activities ask the equipment register before and while using a device;
     both raise EquipmentNotFitForUse (a DeviceError) with the reason."""
@@ -52,6 +70,7 @@ class EquipmentChecks(Protocol):
 
 ScaleOpener = Callable[[str], AbstractContextManager[Scale]]
 MixerOpener = Callable[[str], AbstractContextManager[Mixer]]
+PlcOpener = Callable[[str], AbstractContextManager[Plc]]
 
 
 class DeviceActivities:
@@ -65,9 +84,12 @@ class DeviceActivities:
         settle_timeout_s: float = 10.0,
         *,
         register: EquipmentChecks | None = None,
+        open_plc: PlcOpener | None = None,
     ) -> None:
         self.open_scale = open_scale
         self.open_mixer = open_mixer
+        # PLC phases talk to the equipment through its register tag map; a mixer is a PLC.
+        self.open_plc: PlcOpener = open_plc or open_mixer  # type: ignore[assignment]
         self.settle_timeout_s = settle_timeout_s
         self.register = register
 
@@ -134,6 +156,51 @@ class DeviceActivities:
             started_at=started_at,
             finished_at=_now(),
         )
+
+
+    @activity.defn(name="plc_set")
+    def plc_set(self, inp: PlcSetInput) -> PlcValue:
+        """Write a setpoint and return what the PLC holds after it (the driver reads it
+        back and refuses a clamped value). An absolute write: a retry writes it again."""
+        value = _plc_number(inp.value, inp.tag)
+        with _device_errors():
+            if self.register is not None:
+                self.register.check_fit_for_use(inp.equipment_id)
+            activity.heartbeat(inp.tag)
+            with self.open_plc(inp.equipment_id) as plc:
+                held = plc.write_setpoint(inp.tag, value)
+        return PlcValue(inp.equipment_id, inp.tag, _plc_text(held), _now())
+
+    @activity.defn(name="plc_read")
+    def plc_read(self, inp: PlcReadInput) -> PlcValue:
+        with _device_errors():
+            if self.register is not None:
+                self.register.check_fit_for_use(inp.equipment_id)
+            activity.heartbeat(inp.tag)
+            with self.open_plc(inp.equipment_id) as plc:
+                value = plc.read_tags([inp.tag])[inp.tag]
+        return PlcValue(inp.equipment_id, inp.tag, _plc_text(value), _now())
+
+
+def _plc_number(text: str, tag: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ApplicationError(f"The setpoint {text!r} for {tag} is not a number: correct the "
+                               "recipe.", type="BadSetpoint", non_retryable=True)
+    return value
+
+
+def _plc_text(value: object) -> str:
+    """A tag value as decimal text; a float shows its 7 significant digits (a float32
+    written as 72.1 reads back as 72.1, not 72.09999847)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return format(Decimal(f"{value:.7g}").normalize(), "f")
+    return str(value)
 
 
 @contextmanager

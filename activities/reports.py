@@ -12,15 +12,17 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from reports.errors import RenderError, SigningError
-from reports.pki import SigningIdentity, load_root, load_signer_material
+from reports.pkcs11 import check_pkcs11_settings
+from reports.pki import Pkcs11Identity, load_root, load_signer_material
 from reports.publish import sha256_hex, write_atomically
 from reports.render import render_batch_record
-from reports.sign import sign_pdf
+from reports.sign import Approval, SigningSource, Timestamping, http_timestamping, seal_record
 from store.batch_record import BatchRecordStore
 from store.recipes import RecipeStore
 from workflows.messages import BatchEvent, ReportInput, ReportRef
@@ -35,7 +37,10 @@ RECORD_NOT_RENDERABLE = "RecordNotRenderable"
 SIGNING_RETRY_DELAY = timedelta(minutes=5)
 SIGNATURE_PENDING = "report.signature_pending"
 
-IdentitySource = SigningIdentity | Callable[[], SigningIdentity]
+IdentitySource = SigningSource | Callable[[], SigningSource]
+TimestampingSource = Timestamping | Callable[[], Timestamping | None] | None
+# equipment id -> its register entry as plain data (class, serial, calibration, cleaning)
+EquipmentLookup = Callable[[str], dict[str, Any] | None]
 
 
 class ReportActivities:
@@ -48,21 +53,28 @@ class ReportActivities:
         site_name: str = "",
         timestamp_url: str | None = None,
         timestamp_roots: Sequence[Path] = (),
+        *,
+        timestamping: TimestampingSource = None,
+        equipment: EquipmentLookup | None = None,
     ) -> None:
         """`identity` may be a callable so that a worker starts, and batches run, while the
         signing key is broken; it is then resolved again on every attempt.
 
-        With `timestamp_url` every report is PAdES B-T (RFC 3161 timestamp from that TSA,
-        whose certifying roots are `timestamp_roots`); a TSA outage, like a broken key,
-        leaves the signature pending rather than publishing a weaker document.
+        With `timestamp_url` (or a `timestamping` source: an HTTP TSA or the development
+        PKI's in-process TSA, optionally B-LTA) every report is PAdES B-T or better; a TSA
+        outage, like a broken key, leaves the signature pending rather than publishing a
+        weaker document. `equipment` looks up the register entry of each piece of equipment
+        the batch used, printed with its calibration status.
         """
         self.store = store
         self.recipes = recipes
         self.reports_dir = reports_dir
         self.identity = identity
         self.site_name = site_name
-        self.timestamp_url = timestamp_url
-        self.timestamp_roots = tuple(timestamp_roots)
+        if timestamping is None and timestamp_url:
+            timestamping = http_timestamping(timestamp_url, timestamp_roots)
+        self.timestamping = timestamping
+        self.equipment = equipment
 
     @activity.defn(name="publish_report")
     def publish_report(self, inp: ReportInput) -> ReportRef:
@@ -83,6 +95,8 @@ class ReportActivities:
         # and every retry while the key is broken would repeat that for nothing.
         identity = self._usable_identity(inp.batch_id, batch.state)
         record = self.store.assemble_record(inp.batch_id)
+        if self.equipment is not None:
+            record["equipment_register"] = self._register_snapshot(record)
         recipe = self.recipes.get(batch.recipe_id, batch.recipe_version)
         try:
             rendered = render_batch_record(record, recipe.source_text if recipe else "")
@@ -95,12 +109,13 @@ class ReportActivities:
             ) from exc
         activity.heartbeat("rendered")
         try:
-            signed = sign_pdf(
+            timestamping = self.timestamping() if callable(self.timestamping) else self.timestamping
+            signed = seal_record(
                 rendered.pdf,
                 identity,
+                approval=Approval.from_record(record),
                 location=self.site_name,
-                timestamp_url=self.timestamp_url,
-                timestamp_roots=self.timestamp_roots,
+                timestamping=timestamping,
             )
         except SigningError as exc:
             raise self._pending(inp.batch_id, batch.state, exc) from exc
@@ -112,14 +127,31 @@ class ReportActivities:
         self.store.attach_report(inp.batch_id, str(path), digest, rendered.pages)
         return ReportRef(path=str(path), sha256=digest, pages=rendered.pages)
 
-    def _usable_identity(self, batch_id: str, state: str) -> SigningIdentity:
+    def _usable_identity(self, batch_id: str, state: str) -> SigningSource:
         try:
             identity = self.identity() if callable(self.identity) else self.identity
-            load_signer_material(identity)
+            if isinstance(identity, Pkcs11Identity):
+                check_pkcs11_settings(identity)
+            else:
+                load_signer_material(identity)
             load_root(identity.root_cert)
         except SigningError as exc:
             raise self._pending(batch_id, state, exc) from exc
         return identity
+
+    def _register_snapshot(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The register entries of every piece of equipment the batch was bound to."""
+        assert self.equipment is not None
+        ids = sorted({str(v) for v in (record["batch"].get("equipment") or {}).values()})
+        entries = []
+        for equipment_id in ids:
+            try:
+                entry = self.equipment(equipment_id)
+            except Exception as exc:  # an unknown id must not stop the record: say so in it
+                entry = {"equipment_id": equipment_id, "description": f"not in register: {exc}"}
+            if entry is not None:
+                entries.append(entry)
+        return entries
 
     def _pending(self, batch_id: str, state: str, exc: SigningError) -> ApplicationError:
         """Record once that the signature is pending, and the retryable error to raise."""

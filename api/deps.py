@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.schemas import SignRequest
 from api.services import Services
-from signatures.sessions import SessionRegistry
+from signatures.sessions import SessionRegistry, bind_session
 from signatures.tokens import TokenClaims, TokenError, read_token
-from store.models import User
+from store.models import Batch, User
+from workflows.messages import SignatureIntent
 
 _bearer = HTTPBearer(auto_error=False)
 SESSION_COOKIE = "ebr_session"
@@ -44,7 +47,7 @@ def current_claims(
         sessions(svc).check(claims, user)
     except TokenError as exc:
         raise ApiError(401, "not_authenticated", str(exc)) from exc
-    return claims, user
+    return claims, bind_session(user, claims.jti)
 
 
 def current_user(
@@ -65,6 +68,56 @@ def require_any_role(user: User, *roles: str) -> None:
         raise ApiError(
             403, "not_permitted", f"This action needs one of the roles: {', '.join(roles)}."
         )
+
+
+async def sign(
+    svc: Services, user: User, body: SignRequest, meaning: str, required_role: str
+) -> SignatureIntent:
+    """The one way a route signs: password re-checked now, and the user id too on the
+    session's first signature. Hashing runs off the event loop."""
+    return await asyncio.to_thread(
+        sign_now, svc, user, body.password, meaning, required_role, body.username
+    )
+
+
+def sign_now(
+    svc: Services, user: User, password: str, meaning: str, required_role: str,
+    username: str | None,
+) -> SignatureIntent:
+    """`sign` for synchronous routes (already on the thread pool)."""
+    return sessions(svc).sign(svc.users, user, password, meaning, required_role, username)
+
+
+# --- areas: a user sees only batches of the areas granted to them ----------------------
+
+
+def visible_batch(svc: Services, user: User, batch_id: str) -> Batch:
+    """The batch, or 404 — the same answer whether it does not exist or lies outside the
+    user's areas, so nobody learns which batch ids exist elsewhere."""
+    batch = svc.records.get_batch(batch_id)
+    if batch is None or not user.sees_area(batch.area):
+        raise ApiError(404, "not_found", f"Batch {batch_id} does not exist.")
+    return batch
+
+
+def visible_batches(svc: Services, user: User, limit: int = 100) -> list[Batch]:
+    return svc.records.list_batches(limit=limit, areas=user.area_list)
+
+
+def find_visible_batch(svc: Services, user: User, batch_id: str) -> Batch | None:
+    batch = svc.records.get_batch(batch_id)
+    return batch if batch is not None and user.sees_area(batch.area) else None
+
+
+def batch_visible(svc: Services, user: User, batch_id: str) -> bool:
+    return find_visible_batch(svc, user, batch_id) is not None
+
+
+def outside_areas(svc: Services, user: User, batch_id: str) -> bool:
+    """True for a batch the store holds in an area not granted to the user. Records that
+    name a batch the store does not hold (e.g. another system's) are not area-scoped."""
+    batch = svc.records.get_batch(batch_id) if batch_id else None
+    return batch is not None and not user.sees_area(batch.area)
 
 
 ServicesDep = Annotated[Services, Depends(services)]

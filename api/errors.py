@@ -9,20 +9,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from observability.middleware import route_of
 from recipes.errors import RecipeError
 from runtime.equipment import EquipmentError
+from runtime.temporal_client import TemporalConfigError, TemporalUnreachable
 from signatures.identity import (
     AccountLocked,
     AuthenticationFailed,
     IdentityError,
     NotPermitted,
     PasswordChangeRequired,
+    UserIdRequired,
 )
 from signatures.tokens import TokenError
 from store.batch_record import BatchConflict, RecordError
 from store.recipes import RecipeStoreError
 
 log = logging.getLogger("ebr.api")
+
+
+def _count_authentication_failure(request: Request) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.authentication_failed(route_of(request.scope))
 
 # ApplicationError types raised by workflow validators, as HTTP statuses.
 UPDATE_STATUS = {
@@ -59,12 +68,18 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
+    @app.exception_handler(TemporalUnreachable)
+    @app.exception_handler(TemporalConfigError)
+    async def _engine(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "engine_unavailable", str(exc))
+
     @app.exception_handler(RecipeError)
     async def _recipe(_: Request, exc: RecipeError) -> JSONResponse:
         return error_response(422, "invalid_recipe", "; ".join(str(p) for p in exc.problems))
 
     @app.exception_handler(AccountLocked)
-    async def _locked(_: Request, exc: AccountLocked) -> JSONResponse:
+    async def _locked(request: Request, exc: AccountLocked) -> JSONResponse:
+        _count_authentication_failure(request)
         return error_response(423, "account_locked", str(exc))
 
     @app.exception_handler(PasswordChangeRequired)
@@ -72,7 +87,8 @@ def install(app: FastAPI) -> None:
         return error_response(403, "password_change_required", str(exc))
 
     @app.exception_handler(AuthenticationFailed)
-    async def _auth(_: Request, exc: AuthenticationFailed) -> JSONResponse:
+    async def _auth(request: Request, exc: AuthenticationFailed) -> JSONResponse:
+        _count_authentication_failure(request)
         return error_response(401, "authentication_failed", str(exc))
 
     @app.exception_handler(TokenError)
@@ -82,6 +98,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotPermitted)
     async def _forbidden(_: Request, exc: NotPermitted) -> JSONResponse:
         return error_response(403, "not_permitted", str(exc))
+
+    @app.exception_handler(UserIdRequired)
+    async def _user_id(_: Request, exc: UserIdRequired) -> JSONResponse:
+        return error_response(422, "user_id_required", str(exc))
 
     @app.exception_handler(IdentityError)
     async def _identity(_: Request, exc: IdentityError) -> JSONResponse:

@@ -14,11 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api import pages_audit, pages_operate, pages_review
-from api.deps import SESSION_COOKIE, ServicesDep
+from api import pages_admin, pages_audit, pages_operate, pages_recipes, pages_review
+from api.deps import SESSION_COOKIE, ServicesDep, find_visible_batch, visible_batches
 from api.pages_common import login_redirect, page_user, render, safe_next
 from signatures.identity import AuthenticationFailed
 from signatures.tokens import issue_token
+from store.models import User
 from workflows.batch import BatchWorkflow
 from workflows.messages import StateQuery
 
@@ -64,6 +65,10 @@ def _start_page(roles: list[str]) -> str:
         return "/review"
     if "auditor" in roles:
         return "/audit-view"
+    if "author" in roles or "approver" in roles:
+        return "/recipes"
+    if "admin" in roles:
+        return "/admin/users"
     return "/batches"
 
 
@@ -90,10 +95,10 @@ def batches_page(request: Request, svc: ServicesDep) -> Response:
     return _batch_list(request, svc, user)
 
 
-def _batch_list(request: Request, svc: ServicesDep, user: object) -> Response:
+def _batch_list(request: Request, svc: ServicesDep, user: User) -> Response:
     context = {
         "user": user,
-        "batches": svc.records.list_batches(),
+        "batches": visible_batches(svc, user),
         "recipes": svc.recipes.list(),
         "temporal_ui": f"http://127.0.0.1:{svc.settings.temporal_ui_port}",
     }
@@ -105,7 +110,7 @@ async def batch_page(batch_id: str, request: Request, svc: ServicesDep) -> Respo
     user = page_user(request, svc)
     if user is None:
         return login_redirect(request)
-    batch = svc.records.get_batch(batch_id)
+    batch = find_visible_batch(svc, user, batch_id)
     if batch is None:
         return render(request, "missing.html", {"user": user, "batch_id": batch_id}, 404)
     view = None
@@ -126,3 +131,5 @@ async def batch_page(batch_id: str, request: Request, svc: ServicesDep) -> Respo
 router.include_router(pages_operate.router)
 router.include_router(pages_review.router)
 router.include_router(pages_audit.router)
+router.include_router(pages_recipes.router)
+router.include_router(pages_admin.router)

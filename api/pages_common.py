@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
@@ -16,13 +17,16 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ServicesDep, current_user
+from api.deps import ServicesDep, current_user, sessions
 from api.errors import ApiError
+from recipes.errors import RecipeError
 from runtime.equipment import EquipmentError
 from signatures.identity import IdentityError
+from signatures.manifestation import format_local
 from signatures.tokens import TokenError
 from store.batch_record import RecordError
 from store.models import User
+from store.recipes import RecipeStoreError
 
 T = TypeVar("T")
 
@@ -37,6 +41,22 @@ def step_anchor(step_id: str) -> str:
 
 
 templates.env.filters["anchor"] = step_anchor
+
+
+def local_time(value: object, tz: str) -> str:
+    """A stored UTC time as people read it: the site's zone with its UTC offset
+    (signatures/manifestation.py, the same text as the eBMR); '' when there is none."""
+    if not value:
+        return ""
+    if not isinstance(value, (str, datetime)):
+        return str(value)
+    try:
+        return format_local(value, tz)
+    except ValueError:
+        return str(value)  # not a time after all: show it as it is
+
+
+templates.env.filters["local"] = local_time
 
 
 class Refused(Exception):
@@ -79,26 +99,47 @@ def has_role(user: User, *roles: str) -> bool:
 
 
 def forbidden(request: Request, user: User, roles: tuple[str, ...]) -> Response:
-    return templates.TemplateResponse(
-        request, "forbidden.html", {"user": user, "roles": roles}, status_code=403
-    )
+    return render(request, "forbidden.html", {"user": user, "roles": roles}, status_code=403)
 
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+# What the API turns into its error format; anything else is a bug and propagates.
+REFUSALS = (ApiError, IdentityError, TokenError, EquipmentError, RecordError,
+            RecipeStoreError, RecipeError)
+
+
+def refusal_message(exc: BaseException) -> str:
+    """The message the API's error format would carry for this refusal."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    if isinstance(exc, RecipeError):
+        return "; ".join(str(p) for p in exc.problems)
+    return str(exc)
+
+
+def refusal_status(exc: BaseException) -> int:
+    return exc.status if isinstance(exc, ApiError) else 409
+
+
 async def attempt(action: Awaitable[T]) -> T:
     """Run an API action; a refusal becomes `Refused` with the API's `error.message`."""
     try:
         return await action
-    except ApiError as exc:
-        raise Refused(exc.message) from exc
-    except (IdentityError, TokenError, EquipmentError, RecordError) as exc:
-        raise Refused(str(exc)) from exc
+    except REFUSALS as exc:
+        raise Refused(refusal_message(exc)) from exc
 
 
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
+    # Every page shows times in the site's zone (`| local(tz)`).
+    context.setdefault("tz", request.app.state.services.settings.site_timezone)
+    user = context.get("user")
+    if isinstance(user, User) and "needs_user_id" not in context:
+        # The first signature of a session asks for the user id too (21 CFR 11.200).
+        registry = sessions(request.app.state.services)
+        context = context | {"needs_user_id": registry.first_signature_pending(user)}
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import routes_batches, routes_qms
-from api.deps import ServicesDep
+from api.deps import ServicesDep, find_visible_batch, visible_batches
 from api.errors import ApiError
 from api.pages_common import (
     PageUserDep,
@@ -24,6 +24,7 @@ from api.pages_common import (
     attempt,
     forbidden,
     has_role,
+    local_time,
     login_redirect,
     page_user,
     render,
@@ -53,7 +54,7 @@ def review_list(request: Request, svc: ServicesDep) -> Response:
         return login_redirect(request)
     if not has_role(user, *REVIEW_ROLES):
         return forbidden(request, user, REVIEW_ROLES)
-    batches = svc.records.list_batches()
+    batches = visible_batches(svc, user)
     context = {
         "user": user,
         "awaiting": [b for b in batches if b.state == COMPLETE],
@@ -83,6 +84,7 @@ async def review_decide(
     password: Annotated[str, Form(min_length=1, max_length=256)],
     key: Annotated[str, Form(min_length=1, max_length=128)],
     reason: Annotated[str, Form(max_length=2000)] = "",
+    username: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     reason = reason.strip()
     if decision == "rejected" and not reason:
@@ -90,7 +92,8 @@ async def review_decide(
             request, svc, user, batch_id, error="A rejection needs a reason for the record.",
             status_code=422,
         )
-    body = Release(password=password, decision=decision, reason=reason)
+    body = Release(password=password, decision=decision, reason=reason,
+                   username=username or None)
     try:
         await attempt(routes_batches.release_batch(batch_id, body, svc, user, key))
     except Refused as exc:
@@ -115,10 +118,12 @@ async def review_disposition(
     password: Annotated[str, Form(min_length=1, max_length=256)],
     key: Annotated[str, Form(min_length=1, max_length=128)],
     capa_ref: Annotated[str, Form(max_length=64)] = "",
+    username: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """QA's signed disposition of a deviation, through the QMS API's own route."""
     body = routes_qms.DispositionIn(
-        disposition=disposition, rationale=rationale, capa_ref=capa_ref, password=password
+        disposition=disposition, rationale=rationale, capa_ref=capa_ref, password=password,
+        username=username or None,
     )
     try:
         # The route is synchronous (password hashing, database): off the event loop.
@@ -138,7 +143,9 @@ def review_report_link(
     batch_id: str, request: Request, svc: ServicesDep, user: PageUserDep
 ) -> Response:
     """Polled after a decision until the signed PDF exists."""
-    batch = svc.records.get_batch(batch_id)
+    batch = find_visible_batch(svc, user, batch_id)
+    if batch is None:
+        return render(request, "missing.html", {"user": user, "batch_id": batch_id}, 404)
     return render(request, "review_report_link.html", {"batch": batch})
 
 
@@ -146,7 +153,7 @@ async def _review(
     request: Request, svc: ServicesDep, user: User, batch_id: str, *, message: str = "",
     error: str = "", status_code: int = 200,
 ) -> Response:
-    batch = svc.records.get_batch(batch_id)
+    batch = find_visible_batch(svc, user, batch_id)
     if batch is None:
         return render(request, "missing.html", {"user": user, "batch_id": batch_id}, 404)
     record = routes_batches.batch_record(batch_id, svc, user)
@@ -155,7 +162,8 @@ async def _review(
         "user": user,
         "batch": batch,
         "record": record,
-        "exceptions": deviation_exceptions(deviations) + exceptions(record),
+        "exceptions": deviation_exceptions(deviations)
+        + exceptions(record, svc.settings.site_timezone),
         "deviations": deviations,
         "audit": [_audit_row(i, a) for i, a in enumerate(record["audit"])],
         "message": message,
@@ -167,7 +175,7 @@ async def _review(
     return render(request, "review.html", context, status_code=status_code)
 
 
-def exceptions(record: dict[str, Any]) -> list[dict[str, str]]:
+def exceptions(record: dict[str, Any], tz: str = "UTC") -> list[dict[str, str]]:
     """What QA reviews first: excursions, altered signatures, corrections, comments, holds.
 
     Each item: kind, text, and `href` to the step or audit entry in the record below.
@@ -209,7 +217,7 @@ def exceptions(record: dict[str, Any]) -> list[dict[str, str]]:
         # The audit entry always exists below; a commented step may have no record yet.
         where = f" on {detail['step']}" if detail.get("step") else ""
         found.append({"kind": kind, "href": f"#audit-{index}",
-                      "text": f"{entry['actor']}{where} at {entry['at']}: "
+                      "text": f"{entry['actor']}{where} at {local_time(entry['at'], tz)}: "
                               f"{said or entry['action']}"})
     return found
 

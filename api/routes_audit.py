@@ -17,10 +17,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from api.deps import ServicesDep, UserDep, require_any_role
+from api.deps import ServicesDep, UserDep, outside_areas, require_any_role
 from api.errors import ApiError
 from store import audit
 from store.db import transaction
+from store.models import ALL_AREAS, User
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -28,6 +29,21 @@ MAX_PAGE = 500
 READERS = ("auditor",)
 VERIFIERS = ("auditor", "qa", "admin")
 CSV_COLUMNS = ("id", "at", "actor", "action", "subject", "detail", "key", "prev_hash", "hash")
+
+
+def _scope(svc: ServicesDep, user: User, subject: str | None) -> None:
+    """Areas apply to the trail too: a batch outside yours is 404, as everywhere; the
+    whole trail (every area's batches) needs the all-areas grant."""
+    if subject:
+        batch_id = subject.split("/", 1)[0]
+        if outside_areas(svc, user, batch_id):
+            raise ApiError(404, "not_found", f"Batch {batch_id} does not exist.")
+    elif ALL_AREAS not in user.area_list:
+        raise ApiError(
+            403, "not_permitted",
+            "The whole trail spans every area: filter by a subject (e.g. one of your "
+            "batches), or ask an administrator for the all-areas grant.",
+        )
 
 
 def _filter(
@@ -64,6 +80,7 @@ def browse(
     after_id: Annotated[int, Query(ge=0, description="last id of the previous page")] = 0,
 ) -> dict[str, Any]:
     require_any_role(user, *READERS)
+    _scope(svc, user, subject)
     where = _filter(subject, actor, action, since, until)
     with Session(svc.engine) as session:
         rows = audit.search(session, where, limit, after_id)
@@ -87,6 +104,7 @@ def export(
 ) -> StreamingResponse:
     """Every matching entry, streamed, so an export of a large trail is not held in memory."""
     require_any_role(user, *READERS)
+    _scope(svc, user, subject)
     where = _filter(subject, actor, action, since, until)
     # Who took a copy of the trail, and of what, is itself worth a line in the trail.
     with transaction(svc.engine) as session:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ServicesDep, UserDep, require_role
+from api.deps import ServicesDep, UserDep, require_role, sign
 from api.errors import ApiError
 from api.schemas import (
     RecipeApproveRequest,
@@ -111,7 +111,7 @@ async def approve_recipe(
     recipe_id: str, version: str, body: RecipeApproveRequest, svc: ServicesDep, user: UserDep
 ) -> RecipeSummary:
     await asyncio.to_thread(_found, svc.recipes, recipe_id, version)
-    intent = await asyncio.to_thread(svc.users.sign, user, body.password, APPROVED, APPROVER)
+    intent = await sign(svc, user, body, APPROVED, APPROVER)
     row = await asyncio.to_thread(svc.recipes.approve, recipe_id, version, intent)
     return _summary(row)
 

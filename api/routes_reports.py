@@ -17,8 +17,10 @@ from sqlmodel import Session
 from api.deps import ServicesDep, UserDep, require_any_role
 from api.errors import ApiError
 from reports.contract import RECORD_FORMAT
+from reports.pki import ROOT_FILE, TSA_ROOT_FILE
 from reports.publish import sha256_hex
 from reports.verify import Verification, VerificationError, verify_pdf
+from settings.config import Settings
 from store import audit
 from store.batch_record import BatchRecordStore
 
@@ -28,7 +30,6 @@ VERIFIERS = ("auditor", "qa")
 # A 500-step record is under 1 MiB (docs/reports.md); anything far beyond that is not an
 # ebr record, and reading it whole into memory would let one request exhaust the API.
 MAX_PDF_BYTES = 64 * 1024 * 1024
-TSA_ROOT_FILE = "tsa-root.pem"
 
 
 @router.post("/verify")
@@ -46,12 +47,24 @@ def verify_report(
             413, "too_large", f"The PDF is larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB."
         )
     try:
-        pki = svc.settings.pki_dir
-        # A TSA root, if the site uses a timestamp authority, sits beside the signing root.
-        tsa_roots = [pki / TSA_ROOT_FILE] if (pki / TSA_ROOT_FILE).exists() else []
-        return verify_against_store(data, pki / "root.pem", svc.records, tsa_roots=tsa_roots)
+        root, tsa_roots = verification_roots(svc.settings)
+        return verify_against_store(data, root, svc.records, tsa_roots=tsa_roots)
     except VerificationError as exc:
         raise ApiError(422, "not_verifiable", str(exc)) from exc
+
+
+def verification_roots(settings: Settings) -> tuple[Path, list[Path]]:
+    """The site's signing root and the TSA roots to trust for its timestamps.
+
+    The signing root is EBR_SIGNING_ROOT, else the development PKI's root.pem; TSA roots
+    are EBR_TSA_ROOT and the development TSA's root when the PKI holds one.
+    """
+    root = settings.signing_root or settings.pki_dir / ROOT_FILE
+    tsa_roots = [settings.tsa_root] if settings.tsa_root else []
+    local = settings.pki_dir / TSA_ROOT_FILE
+    if local.exists() and local not in tsa_roots:
+        tsa_roots.append(local)
+    return root, tsa_roots
 
 
 def verify_against_store(

@@ -1,6 +1,7 @@
-"""User administration (admin role): create, change roles, reset password, unlock,
-deactivate. Users are never deleted, so a user id is never reused; every change is
-audited with its reason."""
+"""User administration (admin role): create, change roles and areas, reset password,
+unlock, deactivate. Users are never deleted, so a user id is never reused; every change
+is audited with its old and new value and its reason. Administering users grants no
+other right: an administrator signs nothing as QA unless also given the qa role."""
 
 from __future__ import annotations
 
@@ -28,11 +29,21 @@ class UserCreate(Strict):
     full_name: str = Field(min_length=1, max_length=200)
     roles: list[str] = Field(min_length=1, max_length=7)
     password: str = Field(min_length=1, max_length=256, description="must be changed by owner")
-    reason: str = Field(default="", max_length=2000)
+    reason: str = Reason
+    areas: list[str] | None = Field(
+        default=None, max_length=50,
+        description="areas whose batches the user sees ('*' = every area); "
+        "default: EBR_DEFAULT_AREA",
+    )
 
 
 class RolesChange(Strict):
     roles: list[str] = Field(min_length=1, max_length=7)
+    reason: str = Reason
+
+
+class AreasChange(Strict):
+    areas: list[str] = Field(max_length=50, description="[] = none, ['*'] = every area")
     reason: str = Reason
 
 
@@ -51,6 +62,7 @@ def _view(svc: ServicesDep, user: User) -> dict[str, Any]:
         "username": user.username,
         "full_name": user.full_name,
         "roles": user.role_list,
+        "areas": user.area_list,
         "active": user.active,
         "created_at": user.created_at.isoformat(),
         "deactivated_at": user.deactivated_at.isoformat() if user.deactivated_at else None,
@@ -83,7 +95,7 @@ async def create_user(body: UserCreate, user: UserDep, svc: ServicesDep) -> dict
     require_role(user, ADMIN)
     created = await _admin_call(
         svc.users.create_user, user, body.username, body.full_name, body.roles,
-        body.password, body.reason,
+        body.password, body.reason, body.areas,
     )
     return _view(svc, created)
 
@@ -94,6 +106,15 @@ async def set_roles(
 ) -> dict[str, Any]:
     require_role(user, ADMIN)
     changed = await _admin_call(svc.users.set_roles, user, username, body.roles, body.reason)
+    return _view(svc, changed)
+
+
+@router.put("/{username}/areas")
+async def set_areas(
+    username: str, body: AreasChange, user: UserDep, svc: ServicesDep
+) -> dict[str, Any]:
+    require_role(user, ADMIN)
+    changed = await _admin_call(svc.users.set_areas, user, username, body.areas, body.reason)
     return _view(svc, changed)
 
 

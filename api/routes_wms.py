@@ -1,6 +1,10 @@
-"""Warehouse API under /api/v1/wms: materials, lots, stock, receipts, lot status (through
-the QMS), scan verification and genealogy both ways, on the built-in WMS.
+"""Warehouse API under /api/v1/wms: materials, bins, lots, stock, receipts, moves,
+adjustments, returns and batch output, lot status (through the QMS), scan verification and
+genealogy both ways.
 
+Port operations (lots, scans, returns, output, status, genealogy) go to whichever WMS the
+API was wired with (built-in, or the HTTP adapter when EBR_WMS_URL is set); master data
+and stock movements exist only in the built-in WMS, and are refused with an external one.
 Writes take an `Idempotency-Key` header: a re-sent request returns the first answer.
 """
 
@@ -16,28 +20,40 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep, UserDep, require_any_role, require_role
+from api.deps import (
+    ServicesDep,
+    UserDep,
+    outside_areas,
+    require_any_role,
+    require_role,
+    sign_now,
+)
 from api.errors import ApiError
 from api.services import Services
 from qms import messages as q
 from qms.builtin import BuiltinQms
-from qms.port import QmsError, UnknownDeviation
+from qms.port import QmsError, QmsPort, QmsUnavailable, UnknownDeviation
 from wms import messages as m
 from wms.builtin import BuiltinWms
+from wms.erp import OrderRefused, UnknownOrder
 from wms.port import (
     BadQuantity,
     BadScan,
+    ContractViolation,
     UnknownBin,
     UnknownLot,
     UnknownMaterial,
     WmsError,
+    WmsPort,
+    WmsUnavailable,
 )
 
 router = APIRouter(prefix="/api/v1/wms", tags=["wms"])
 
 WAREHOUSE = ("supervisor", "admin")
-NOT_FOUND = (UnknownLot, UnknownMaterial, UnknownBin, UnknownDeviation)
-UNPROCESSABLE = (BadQuantity, BadScan)
+FLOOR = ("operator", "supervisor")
+NOT_FOUND = (UnknownLot, UnknownMaterial, UnknownBin, UnknownDeviation, UnknownOrder)
+UNPROCESSABLE = (BadQuantity, BadScan, OrderRefused)
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
@@ -54,16 +70,35 @@ def refusals() -> Iterator[None]:
         status = 404 if isinstance(exc, NOT_FOUND) else 422 if isinstance(
             exc, UNPROCESSABLE) else 409
         raise ApiError(status, _snake(type(exc).__name__), str(exc)) from exc
+    except (WmsUnavailable, QmsUnavailable) as exc:
+        raise ApiError(503, "system_unavailable", f"{exc} Retry with the same "
+                       "Idempotency-Key.") from exc
+    except ContractViolation as exc:
+        raise ApiError(502, "contract_violation", str(exc)) from exc
     except ValueError as exc:  # e.g. a GTIN whose check digit is wrong (biip)
         raise ApiError(422, "invalid_request", str(exc)) from exc
 
 
-def wms_of(svc: Services) -> BuiltinWms:
-    return BuiltinWms(svc.engine)
+def wms_of(svc: Services) -> WmsPort:
+    return svc.wms if svc.wms is not None else BuiltinWms(svc.engine)
 
 
-def qms_of(svc: Services) -> BuiltinQms:
-    return BuiltinQms(svc.engine, wms_of(svc))
+def qms_of(svc: Services) -> QmsPort:
+    return svc.qms if svc.qms is not None else BuiltinQms(svc.engine, wms_of(svc))
+
+
+def builtin_wms(svc: Services) -> BuiltinWms:
+    """Master data and stock movements: only ebr's own WMS keeps them."""
+    wms = wms_of(svc)
+    if not isinstance(wms, BuiltinWms):
+        raise ApiError(409, "external_wms", "Materials, bins, stock and movements are kept in "
+                       "the external WMS (EBR_WMS_URL): record them there.")
+    return wms
+
+
+def builtin_qms(svc: Services) -> BuiltinQms | None:
+    qms = qms_of(svc)
+    return qms if isinstance(qms, BuiltinQms) else None
 
 
 def key_or_new(key: str | None) -> str:
@@ -95,6 +130,8 @@ class LotStatusIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     deviation_id: str = ""
     password: str = Field(default="", description="QA's password: releasing is a signature")
+    username: str | None = Field(default=None, max_length=64,
+                                 description="user id: needed on a session's first signature")
 
 
 class ScanIn(BaseModel):
@@ -103,24 +140,83 @@ class ScanIn(BaseModel):
     expected_lot: str = ""
 
 
+Quantity = Annotated[str, Field(min_length=1, max_length=40, description="Decimal, e.g. 1.25")]
+Unit = Annotated[str, Field(min_length=1, max_length=32)]
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class BinIn(BaseModel):
+    code: Code
+    location: str = Field(default="", max_length=200)
+    staging: bool = False
+
+
+class MoveIn(BaseModel):
+    lot_number: Code
+    from_bin: Code
+    to_bin: Code
+    quantity: Quantity
+    unit: Unit
+
+
+class AdjustIn(BaseModel):
+    lot_number: Code
+    bin_code: Code
+    delta: Quantity = Field(description="signed: -0.25 removes, 0.25 adds")
+    unit: Unit
+    reason: str = Field(min_length=1, max_length=500, description="e.g. cycle count CC-12")
+
+
+class ReturnIn(BaseModel):
+    batch_id: Code
+    phase_instance: str = Field(default="", max_length=200)
+    line: int = Field(default=0, ge=0)
+    lot_number: Code
+    quantity: Quantity
+    unit: Unit
+    to_bin: Code
+
+
+class OutputIn(BaseModel):
+    batch_id: Code
+    material_code: Code
+    lot_number: Code
+    quantity: Quantity
+    unit: Unit
+    to_bin: Code
+    expiry: str = Field(default="", max_length=10)
+
+
 @router.get("/materials")
 def materials(user: UserDep, svc: ServicesDep) -> list[dict[str, Any]]:
-    return [r.model_dump(mode="json") for r in wms_of(svc).materials()]
+    return [r.model_dump(mode="json") for r in builtin_wms(svc).materials()]
 
 
 @router.post("/materials", status_code=201)
 def create_material(body: MaterialIn, user: UserDep, svc: ServicesDep) -> dict[str, Any]:
     require_any_role(user, *WAREHOUSE)
     with refusals():
-        row = wms_of(svc).create_material(body.code, body.name, body.unit, body.gtin,
-                                          user.username)
+        row = builtin_wms(svc).create_material(body.code, body.name, body.unit, body.gtin,
+                                               user.username)
+    return row.model_dump(mode="json")
+
+
+@router.get("/bins")
+def bins(user: UserDep, svc: ServicesDep) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in builtin_wms(svc).bins()]
+
+
+@router.post("/bins", status_code=201)
+def create_bin(body: BinIn, user: UserDep, svc: ServicesDep) -> dict[str, Any]:
+    require_any_role(user, *WAREHOUSE)
+    row = builtin_wms(svc).create_bin(body.code, body.location, user.username, body.staging)
     return row.model_dump(mode="json")
 
 
 @router.get("/lots")
 def lots(user: UserDep, svc: ServicesDep,
          material: Annotated[str, Query(max_length=64)] = "") -> list[dict[str, Any]]:
-    return [dataclasses.asdict(x) for x in wms_of(svc).lots(material)]
+    return [dataclasses.asdict(x) for x in builtin_wms(svc).lots(material)]
 
 
 @router.get("/lots/{lot_number}")
@@ -132,7 +228,7 @@ def lot(lot_number: str, user: UserDep, svc: ServicesDep) -> dict[str, Any]:
 @router.get("/stock")
 def stock(user: UserDep, svc: ServicesDep, lot: Annotated[str, Query(max_length=64)] = "",
           material: Annotated[str, Query(max_length=64)] = "") -> list[dict[str, str]]:
-    return wms_of(svc).stock(lot_number=lot, material_code=material)
+    return builtin_wms(svc).stock(lot_number=lot, material_code=material)
 
 
 @router.post("/receipts", status_code=201)
@@ -141,9 +237,53 @@ def receive(body: ReceiptIn, user: UserDep, svc: ServicesDep,
     require_any_role(user, *WAREHOUSE)
     with refusals():
         # Received goods always start in quarantine: only QA releases (POST …/status).
-        result = wms_of(svc).receive(m.ReceiptRequest(
+        result = builtin_wms(svc).receive(m.ReceiptRequest(
             key=key_or_new(idempotency_key), actor=user.username, status=m.QUARANTINE,
             **body.model_dump()))
+    return dataclasses.asdict(result)
+
+
+@router.post("/moves", status_code=201)
+def move(body: MoveIn, user: UserDep, svc: ServicesDep,
+         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Move stock of one lot between bins (audited; reserved stock stays put)."""
+    require_any_role(user, *WAREHOUSE)
+    with refusals():
+        result = builtin_wms(svc).move(m.MoveRequest(
+            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
+    return dataclasses.asdict(result)
+
+
+@router.post("/adjustments", status_code=201)
+def adjust(body: AdjustIn, user: UserDep, svc: ServicesDep,
+           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """A counted correction with its reason (audited)."""
+    require_any_role(user, *WAREHOUSE)
+    with refusals():
+        result = builtin_wms(svc).adjust(m.AdjustRequest(
+            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
+    return dataclasses.asdict(result)
+
+
+@router.post("/returns", status_code=201)
+def return_material(body: ReturnIn, user: UserDep, svc: ServicesDep,
+                    idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Unused material issued to a batch goes back to stock; genealogy nets it out."""
+    require_any_role(user, *FLOOR)
+    with refusals():
+        result = wms_of(svc).return_material(m.ReturnRequest(
+            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
+    return dataclasses.asdict(result)
+
+
+@router.post("/outputs", status_code=201)
+def record_output(body: OutputIn, user: UserDep, svc: ServicesDep,
+                  idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """The batch's produced lot (quarantined until QA releases it) and its input lots."""
+    require_role(user, "supervisor")
+    with refusals():
+        result = wms_of(svc).record_output(m.OutputRequest(
+            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
     return dataclasses.asdict(result)
 
 
@@ -159,7 +299,7 @@ def set_status(lot_number: str, body: LotStatusIn, user: UserDep, svc: ServicesD
                 key=key, lot_number=lot_number, reason=body.reason, actor=user.username,
                 deviation_id=body.deviation_id))
         else:
-            intent = svc.users.sign(user, body.password, "released", "qa")
+            intent = sign_now(svc, user, body.password, "released", "qa", body.username)
             changed = qms_of(svc).release_lot(q.LotReleaseRequest(
                 key=key, lot_number=lot_number, reason=body.reason, signature=intent))
     return dataclasses.asdict(changed)
@@ -185,5 +325,7 @@ def forward(lot_number: str, user: UserDep, svc: ServicesDep, depth: Depth = 10
 @router.get("/genealogy/backward/{ref}")
 def backward(ref: str, user: UserDep, svc: ServicesDep, depth: Depth = 10) -> dict[str, Any]:
     """What went into this batch (or the batch that produced this lot), and into those."""
+    if outside_areas(svc, user, ref):
+        raise ApiError(404, "not_found", f"Batch {ref} does not exist.")
     with refusals():
         return dataclasses.asdict(wms_of(svc).backward(m.GenealogyQuery(ref, depth)))

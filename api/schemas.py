@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 
 class Strict(BaseModel):
@@ -27,6 +27,10 @@ class TokenResponse(BaseModel):
 
 class SignRequest(Strict):
     password: str = Field(min_length=1, max_length=256, description="re-entered to sign")
+    username: str | None = Field(
+        default=None, max_length=64,
+        description="your user id: required for the first signature of a session",
+    )
 
 
 class RecipeApproveRequest(SignRequest):
@@ -94,11 +98,29 @@ class BatchCreate(Strict):
     recipe_id: str
     version: str
     batch_size: Decimal | None = Field(default=None, gt=0, description="default: nominal")
+    area: str | None = Field(
+        default=None, max_length=64,
+        description="area (line, room) the batch runs in; default: the bound equipment's "
+        "area, else EBR_DEFAULT_AREA",
+    )
 
 
 class StepComplete(SignRequest):
-    value: str | None = Field(default=None, max_length=64, description="check steps")
+    value: StrictBool | StrictInt | Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None,
+        description="entry steps: a number or text as typed, yes/no or true/false for a "
+        "boolean entry",
+    )
     comment: str = Field(default="", max_length=2000)
+
+
+class ScanBody(Strict):
+    barcode: str = Field(min_length=1, max_length=512,
+                         description="the GS1 element string as scanned, or the (01)…(10)… text")
+
+
+class HoldRequestBody(SignRequest):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class Release(SignRequest):

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from qms.port import QmsPort
 from runtime.equipment import EquipmentRegister
+from runtime.temporal_client import connect
 from settings.config import Settings
 from signatures.identity import UserDirectory
 from store.batch_record import BatchRecordStore
 from store.recipes import RecipeStore
+from wms.port import WmsPort
 
 
 @dataclass
@@ -23,6 +26,9 @@ class Services:
     recipes: RecipeStore
     records: BatchRecordStore
     register: EquipmentRegister
+    # The WMS/QMS the routes use (built-in or HTTP adapter); None = built-in on `engine`.
+    wms: WmsPort | None = None
+    qms: QmsPort | None = None
     _client: Client | None = None
     _client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -30,7 +36,9 @@ class Services:
         """Connect on first use, so the API starts (and serves health) before Temporal."""
         async with self._client_lock:
             if self._client is None:
-                self._client = await Client.connect(
-                    self.settings.temporal_target, namespace=self.settings.temporal_namespace
-                )
+                self._client = await connect(self.settings)
             return self._client
+
+    async def ping_temporal(self) -> None:
+        client = await self.temporal()
+        await client.service_client.check_health()

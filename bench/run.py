@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import hashlib
-import io
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ from argon2 import PasswordHasher
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench import load
 from bench.bare_workflow import BareBatch, bare_write
 from bench.harness import Comparison, Series, Timer, interleave, percentile
 from bench.recipes import instruction_recipe
@@ -47,11 +47,18 @@ class Sizes:
     audit_verify: int
     reads: int
     recipe_phases: int
+    load_batches: int  # concurrent batches for rows 1 (under load), 2 and 9
+    load_window_s: float  # how long each load round drives them
+    render: tuple[tuple[int, int], ...] = ((3, 2),)  # row 5: (steps, rounds) per record size
 
 
-SMOKE = Sizes(rounds=2, steps=3, audit_appends=50, audit_verify=500, reads=20, recipe_phases=50)
+SMOKE = Sizes(rounds=2, steps=3, audit_appends=50, audit_verify=500, reads=20, recipe_phases=50,
+              load_batches=3, load_window_s=3.0)
 FULL = Sizes(rounds=5, steps=50, audit_appends=2000, audit_verify=100_000, reads=500,
-             recipe_phases=1000)
+             recipe_phases=1000, load_batches=50, load_window_s=20.0,
+             # A 500-step record takes about a minute of CPU per side: 3 rounds keep row 5
+             # inside the 15-minute budget.
+             render=((50, 5), (500, 3)))
 
 
 def free_port() -> int:
@@ -84,6 +91,20 @@ class Stack:
     def stop(self) -> None:
         self.group.stop()
 
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.process.pid for c in self.group.children}
+
+    def kill_and_restart_worker(self) -> None:
+        """kill -9 the worker process and start a new one at once (what a supervisor
+        such as systemd or Kubernetes does)."""
+        from runtime.processes import ebr_command
+
+        worker = next(c for c in self.group.children if c.name == "worker")
+        load.kill9(worker.process)
+        self.group.children.remove(worker)
+        self.group.spawn("worker", ebr_command("worker"),
+                         self.settings.var_dir / "log" / "worker.log")
+
 
 async def login(http: httpx.AsyncClient, role: str) -> dict[str, str]:
     from runtime.seed import demo_user
@@ -104,8 +125,8 @@ async def prepare_recipe(http: httpx.AsyncClient, steps: int) -> str:
     base = "/api/v1/recipes/BENCH/versions/1.0.0"
     await http.post(f"{base}/submit", json={}, headers=author)
     approver = await login(http, "approver")
-    r = await http.post(f"{base}/approve", json={"password": demo_user("approver").password},
-                        headers=approver)
+    r = await http.post(f"{base}/approve", headers=approver, json={
+        "username": "approver", "password": demo_user("approver").password})
     r.raise_for_status()
     return "BENCH"
 
@@ -144,8 +165,11 @@ async def bench_signed_steps(sizes: Sizes, var_dir: Path) -> list[Comparison]:
                 scale.set_weight("100.00")
                 await http.post(f"/api/v1/batches/{batch_id}/steps/{weigh_id}/weigh",
                                 headers=operator)
+                # The session's first signature carries the user id; the timed ones below
+                # are later signatures of the same session: the password alone.
                 await http.post(f"/api/v1/batches/{batch_id}/steps/{weigh_id}/complete",
-                                json={"password": password}, headers=operator)
+                                json={"username": "operator", "password": password},
+                                headers=operator)
                 latencies = []
                 for step_id in step_ids:
                     with Timer() as t:
@@ -178,6 +202,26 @@ async def bench_signed_steps(sizes: Sizes, var_dir: Path) -> list[Comparison]:
                                          {"p50_s": "s", "p99_s": "s", "events_per_step": "events"})
             record = await (await http.get(f"/api/v1/batches/{last_batch[0]}/record",
                                            headers=operator)).aread()
+
+            async def ebr_load() -> dict[str, float]:
+                drivers = await load.ebr_batches(http, supervisor, operator, password, "BENCH",
+                                                 sizes.load_batches)
+                latencies = await load.drive_for(sizes.load_window_s, drivers)
+                return load.load_result(latencies, sizes.load_window_s)
+
+            async def bare_load() -> dict[str, float]:
+                drivers = await load.bare_batches(client, queue, sizes.steps,
+                                                  sizes.load_batches, password)
+                latencies = await load.drive_for(sizes.load_window_s, drivers)
+                return load.load_result(latencies, sizes.load_window_s)
+
+            loaded_ebr, loaded_bare = await interleave(
+                sizes.rounds, ebr_load, bare_load,
+                {"phases_per_s": "phases/s", "p50_s": "s", "p99_s": "s"})
+            rss = {name: load.peak_rss_mib(pid) for name, pid in stack.pids().items()
+                   if name in ("worker", "api")}
+            resume_ebr, resume_bare = await bench_resume(
+                sizes, stack, client, http, supervisor, operator, password, var_dir)
         executor.shutdown()
         (var_dir / "bench-record.json").write_bytes(record)
         return [
@@ -189,59 +233,83 @@ async def bench_signed_steps(sizes: Sizes, var_dir: Path) -> list[Comparison]:
             Comparison("3", "Temporal history events per step",
                        {"events_per_step": ebr["events_per_step"]},
                        {"events_per_step": bare["events_per_step"]}, "<= 1.5x"),
+            Comparison("1", f"Operator 'complete step with e-signature' over HTTP, under "
+                       f"{sizes.load_batches} running batches",
+                       {k: loaded_ebr[k] for k in ("p50_s", "p99_s")},
+                       {k: loaded_bare[k] for k in ("p50_s", "p99_s")},
+                       "p50 <= 1.5x, p99 <= 2x",
+                       f"{sizes.load_batches} batches driven at once for "
+                       f"{sizes.load_window_s:g} s per round"),
+            Comparison("2", f"Throughput, {sizes.load_batches} concurrent batches of a "
+                       f"{sizes.steps + 1}-phase recipe through the HTTP API",
+                       {"phases_per_s": loaded_ebr["phases_per_s"]},
+                       {"phases_per_s": loaded_bare["phases_per_s"]}, ">= 0.5x",
+                       "bare = the same number of workflows, updates, activities and "
+                       "argon2id verifications"),
+            Comparison("4", "Resume after kill -9 of the worker: kill until the next signed "
+                       "step is applied", resume_ebr, resume_bare, "<= 4 s absolute",
+                       "includes starting the new worker process; bare = BareBatch worker "
+                       "process with default settings"),
+            Comparison("9", f"Peak RSS under the {sizes.load_batches}-batch load",
+                       {f"{name}_mib": Series("MiB", [value]) for name, value in rss.items()},
+                       {}, "reported"),
         ]
     finally:
         stack.stop()
 
 
+async def bench_resume(  # type: ignore[no-untyped-def]
+    sizes: Sizes, stack: Stack, client: Client, http: httpx.AsyncClient,
+    supervisor: dict[str, str], operator: dict[str, str], password: str, var_dir: Path,
+):
+    queue = f"bare-resume-{uuid.uuid4().hex[:6]}"
+    log = var_dir / "bare-worker.log"
+    bare_worker = [load.spawn_bare_worker(stack.settings.temporal_target, queue, log)]
+
+    async def ebr_round() -> dict[str, float]:
+        batch_id = f"RESUME-{uuid.uuid4().hex[:8]}"
+        r = await http.post("/api/v1/batches", headers=supervisor, json={
+            "batch_id": batch_id, "recipe_id": "BENCH", "version": "1.0.0"})
+        r.raise_for_status()
+        base = f"/api/v1/batches/{batch_id}/steps"
+        weigh_id, first, second, *_ = r.json()["steps"]
+        (await http.post(f"{base}/{weigh_id}/weigh", headers=operator)).raise_for_status()
+        for step_id in (weigh_id, first):
+            (await http.post(f"{base}/{step_id}/complete", json={"password": password},
+                             headers=operator)).raise_for_status()
+        key = {"Idempotency-Key": f"{batch_id}-{second}", **operator}
+        with Timer() as t:
+            stack.kill_and_restart_worker()
+            # The tablet retries the same signed request (same key) while it gets 503.
+            await load.until_ok(lambda: http.post(f"{base}/{second}/complete", headers=key,
+                                                  json={"password": password}), 120)
+        return {"resume_s": t.elapsed}
+
+    async def bare_round() -> dict[str, float]:
+        handle = await client.start_workflow(BareBatch.run, 3, id=f"bare-r-{uuid.uuid4().hex}",
+                                             task_queue=queue)
+        await handle.execute_update(BareBatch.step, 0)
+        with Timer() as t:
+            load.kill9(bare_worker[0])
+            bare_worker[0] = load.spawn_bare_worker(stack.settings.temporal_target, queue, log)
+            await handle.execute_update(BareBatch.step, 1)
+        return {"resume_s": t.elapsed}
+
+    try:
+        return await interleave(sizes.rounds, ebr_round, bare_round, {"resume_s": "s"})
+    finally:
+        load.kill9(bare_worker[0])
+
+
 # --- 5: eBMR render + sign vs bare WeasyPrint + bare pyHanko ----------------------------------
 
 
-async def bench_render(sizes: Sizes, var_dir: Path) -> Comparison:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import signers
-    from pyhanko.sign.fields import SigFieldSpec
-    from weasyprint import HTML
+async def bench_render(sizes: Sizes, var_dir: Path) -> list[Comparison]:
+    # Row 5 lives in bench/render.py: each measurement in its own process (peak RSS).
+    from bench import render
 
-    from reports.pki import ensure_signing_identity
-    from reports.render import render_batch_record, render_html
-    from reports.sign import sign_pdf
-
-    record = json.loads((var_dir / "bench-record.json").read_text())
     recipe = instruction_recipe(sizes.steps, recipe_id="BENCH")
-    identity = ensure_signing_identity(var_dir / "bench-pki", b"bench-passphrase")
-    bare_signer = signers.SimpleSigner.load_pkcs12(str(identity.signer_p12),
-                                                   passphrase=identity.passphrase)
-    pages: dict[str, int] = {}
-
-    # Both sides run on a worker thread, as the report activity does.
-    def ebr_once() -> dict[str, float]:
-        with Timer() as t:
-            rendered = render_batch_record(record, recipe)
-            sign_pdf(rendered.pdf, identity)
-        pages["ebr"] = rendered.pages
-        return {"pages_per_s": rendered.pages / t.elapsed}
-
-    def bare_once() -> dict[str, float]:
-        html = render_html(record, recipe)
-        with Timer() as t:
-            document = HTML(string=html).render()
-            pdf = document.write_pdf()
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-            signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="bare"),
-                             signer=bare_signer, new_field_spec=SigFieldSpec("bare"))
-        return {"pages_per_s": len(document.pages) / t.elapsed}
-
-    async def ebr_round() -> dict[str, float]:
-        return await asyncio.to_thread(ebr_once)
-
-    async def bare_round() -> dict[str, float]:
-        return await asyncio.to_thread(bare_once)
-
-    ebr, bare = await interleave(sizes.rounds, ebr_round, bare_round, {"pages_per_s": "pages/s"})
-    return Comparison("5", f"eBMR render + sign, {sizes.steps}-step batch "
-                      f"({pages.get('ebr', 0)} pages)", ebr, bare, "pages/s >= 1.0x",
-                      "ebr adds PDF/A-3b, two embedded files, the footer counters and checks")
+    return await render.bench_render(list(sizes.render), var_dir, recipe)
 
 
 # --- 6: audit trail appends and chain verification vs raw sqlite3 ---------------------------
@@ -444,7 +512,7 @@ async def main(smoke: bool, out: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="ebr-bench-") as tmp:
         var_dir = Path(tmp)
         results = await bench_signed_steps(sizes, var_dir / "stack")
-        results.append(await bench_render(sizes, var_dir / "stack"))
+        results += await bench_render(sizes, var_dir / "stack")
         results += await bench_audit(sizes, var_dir)
         results.append(await bench_reads(sizes, var_dir))
         results.append(await bench_recipe(sizes))

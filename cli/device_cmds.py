@@ -40,11 +40,11 @@ def _simulate() -> None:
 
 @devices_app.command("simulate")
 def devices_simulate() -> None:
-    """Run the simulated MT-SICS scale (pseudo-terminal + TCP) and Modbus mixer PLC."""
+    """Run the simulated MT-SICS scale (pty + TCP) and the Modbus mixer and cooker PLCs."""
     _simulate()
 
 
-@devices_app.command("sim", hidden=True)
+@devices_app.command("sim")
 def devices_sim() -> None:
     """Alias of `simulate`."""
     _simulate()
@@ -69,22 +69,45 @@ def devices_weigh(
         typer.echo(f"raw: {frame!r}")
 
 
-def _plc(address: str, tag_map: str, device_id: int, timeout: float):  # type: ignore[no-untyped-def]
-    from devices.mixer_tags import TAG_MAPS
-    from devices.modbus_plc import MixerPlc, PlcSettings
+def _plc(address: str, tag_map: str, equipment: str | None, device_id: int, timeout: float):  # type: ignore[no-untyped-def]
+    from devices.plc import ModbusPlc, PlcSettings
+    from devices.register import RegisterError
+    from runtime.equipment import load_register
 
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         typer.echo(f"error: {address!r} must look like HOST:PORT, e.g. 10.0.0.5:502", err=True)
         raise typer.Exit(2)
-    if tag_map not in TAG_MAPS:
-        typer.echo(f"error: no tag map {tag_map!r} (known: {', '.join(TAG_MAPS)})", err=True)
+    try:
+        register = load_register(load_settings()).devices
+    except RegisterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if equipment is not None:
+        entry = register.entries.get(equipment)
+        if entry is None or not entry.tags:
+            known = ", ".join(sorted(i for i, e in register.entries.items() if e.tags))
+            typer.echo(f"error: {equipment!r} is not Modbus equipment in the register "
+                       f"{register.source} (Modbus equipment: {known or 'none'})", err=True)
+            raise typer.Exit(2)
+        tags = entry.tags
+    elif tag_map in register.tag_maps:
+        tags = register.tag_maps[tag_map]
+    else:
+        typer.echo(f"error: no tag map {tag_map!r} (known: {', '.join(register.tag_maps)})",
+                   err=True)
         raise typer.Exit(2)
     settings = PlcSettings(host=host, port=int(port), device_id=device_id, timeout_s=timeout)
-    return MixerPlc(settings, tags=TAG_MAPS[tag_map])
+    return ModbusPlc(settings, tags=tags, name=equipment or "")
 
 
-TagMapOption = Annotated[str, typer.Option("--tag-map", help="built-in tag map")]
+TagMapOption = Annotated[
+    str, typer.Option("--tag-map", help="a built-in tag map (mixer, cooker) or one of the "
+                      "equipment register's tag_maps")
+]
+EquipmentOption = Annotated[
+    str | None, typer.Option("--equipment", help="use this register entry's tags instead")
+]
 
 
 @plc_app.command("read")
@@ -92,11 +115,12 @@ def plc_read(
     address: Annotated[str, typer.Argument(help="HOST:PORT of the PLC")],
     tags: Annotated[list[str], typer.Argument(help="tag names")],
     tag_map: TagMapOption = "mixer",
+    equipment: EquipmentOption = None,
     device_id: int = 1,
     timeout: float = 3.0,
 ) -> None:
-    """Print `TAG=VALUE` for each tag."""
-    with _device_errors(), _plc(address, tag_map, device_id, timeout) as plc:
+    """Print `TAG=VALUE` for each tag (values in the tag's unit)."""
+    with _device_errors(), _plc(address, tag_map, equipment, device_id, timeout) as plc:
         values = plc.read_tags(tags)
     for name, value in values.items():
         typer.echo(f"{name}={value}")
@@ -107,33 +131,19 @@ def plc_write(
     address: Annotated[str, typer.Argument(help="HOST:PORT of the PLC")],
     assignments: Annotated[list[str], typer.Argument(help="TAG=VALUE pairs")],
     tag_map: TagMapOption = "mixer",
+    equipment: EquipmentOption = None,
     device_id: int = 1,
     timeout: float = 3.0,
 ) -> None:
-    """Write each `TAG=VALUE` and print the value read back."""
-    parsed: list[tuple[str, int | float | bool]] = []
+    """Write each `TAG=VALUE` as a setpoint and print the value read back."""
+    parsed: list[tuple[str, str]] = []
     for item in assignments:
         name, sep, text = item.partition("=")
-        value = _number(text)
-        if not sep or value is None:
+        if not sep or not name or not text.strip():
             typer.echo(f"error: {item!r} must look like TAG=VALUE, e.g. speed_setpoint_rpm=25",
                        err=True)
             raise typer.Exit(2)
-        parsed.append((name, value))
-    with _device_errors(), _plc(address, tag_map, device_id, timeout) as plc:
+        parsed.append((name, text.strip()))
+    with _device_errors(), _plc(address, tag_map, equipment, device_id, timeout) as plc:
         for name, value in parsed:
-            typer.echo(f"{name}={plc.write_tag(name, value)}")
-
-
-def _number(text: str) -> int | float | bool | None:
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(lowered)
-    except ValueError:
-        pass
-    try:
-        return float(lowered)
-    except ValueError:
-        return None
+            typer.echo(f"{name}={plc.write_setpoint(name, value)}")

@@ -33,10 +33,17 @@ def report_verify(
 
     Exit status: 0 verified, 1 not verified (or differs from the database), 2 unusable input.
     """
+    from api.routes_reports import verification_roots
     from reports.verify import VerificationError, verify_pdf
 
     settings = load_settings() if (db or trust is None) else None
-    root = trust or settings.pki_dir / "root.pem"  # type: ignore[union-attr]
+    tsa_roots = list(tsa_root or ())
+    if trust is None:
+        # This site's own roots: the signing root and its TSA roots.
+        root, site_tsa_roots = verification_roots(settings)  # type: ignore[arg-type]
+        tsa_roots += [r for r in site_tsa_roots if r not in tsa_roots]
+    else:
+        root = trust
     try:
         data = pdf.read_bytes()
         if db:
@@ -46,13 +53,16 @@ def report_verify(
 
             engine = make_engine(settings.resolved_database_url)  # type: ignore[union-attr]
             try:
-                report = verify_against_store(
-                    data, root, BatchRecordStore(engine), tsa_roots=tsa_root or ()
+                store = BatchRecordStore(
+                    engine,
+                    site_name=settings.site_name,  # type: ignore[union-attr]
+                    site_timezone=settings.site_timezone,  # type: ignore[union-attr]
                 )
+                report = verify_against_store(data, root, store, tsa_roots=tsa_roots)
             finally:
                 engine.dispose()
         else:
-            report = verify_pdf(data, root, tsa_roots=tsa_root or ()).as_dict()
+            report = verify_pdf(data, root, tsa_roots=tsa_roots).as_dict()
     except (OSError, VerificationError) as exc:
         typer.echo(f"ebr report verify: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -62,9 +72,16 @@ def report_verify(
 
 def _print(report: dict[str, Any]) -> bool:
     """Print the verification as lines a person reads; return the overall verdict."""
-    typer.echo(f"signer: {report['signer']}; signed at: {report['signed_at']}")
+    typer.echo(f"certified by: {report['signer']}; signed at: {report['signed_at']}")
     if report.get("timestamped_at"):
         typer.echo(f"timestamp: {report['timestamped_at']} (proven by a trusted TSA)")
+    approval = report.get("approval")
+    if approval:
+        typer.echo(f"approved by: {approval['name']}; {approval['reason']}")
+    if report.get("document_timestamp"):
+        typer.echo(f"document timestamp: {report['document_timestamp']} (PAdES B-LTA)")
+    if report.get("level"):
+        typer.echo(f"PAdES level: {report['level']}")
     typer.echo(
         f"intact={report['intact']} valid={report['valid']} trusted={report['trusted']} "
         f"whole-file={report['covers_whole_file']}"

@@ -1,9 +1,11 @@
 """Serve a line-oriented request/response protocol on TCP or on a pseudo-terminal.
 
 Used by the simulators: the scale's MT-SICS port (pty and TCP) and its JSON control
-channel. A handler maps one request line to one answer line, or to None to stay silent
-(a device that does not answer). Every transport runs in daemon threads and stops on
-`close()`; a shared wake-up pipe interrupts blocking selects so close never hangs.
+channel. A handler maps one request line to one answer line, to None to stay silent
+(a device that does not answer), or to a `RawReply` for a faulty device: raw bytes
+without the terminator (half frames, garbage), sent late, or followed by hanging up.
+Every transport runs in daemon threads and stops on `close()`; a shared wake-up pipe
+interrupts blocking selects and delays so close never hangs.
 """
 
 from __future__ import annotations
@@ -15,8 +17,21 @@ import socket
 import threading
 import tty
 from collections.abc import Callable
+from dataclasses import dataclass
 
-LineHandler = Callable[[str], str | None]
+
+@dataclass(frozen=True)
+class RawReply:
+    """A faulty answer: `data` as is (no terminator added), sent after `delay_s`; with
+    `hang_up` the TCP connection is closed afterwards (a pty has no line to drop and
+    stays open)."""
+
+    data: bytes = b""
+    delay_s: float = 0.0
+    hang_up: bool = False
+
+
+LineHandler = Callable[[str], str | RawReply | None]
 
 # A request line longer than this is garbage (wrong baud rate, binary noise); dropping it
 # keeps a misbehaving client from growing the buffer without bound.
@@ -50,6 +65,11 @@ class _Wakeup:
     def fire(self) -> None:
         with contextlib.suppress(OSError):
             os.write(self._write_fd, b"x")
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when the transport was closed meanwhile."""
+        ready, _, _ = select.select([self.read_fd], [], [], seconds)
+        return bool(ready)
 
     def close(self) -> None:
         for fd in (self.read_fd, self._write_fd):
@@ -120,12 +140,17 @@ class LineTcpServer:
                 if not data:
                     return
                 for line in buffer.feed(data):
-                    answer = self._handler(line)
-                    if answer is not None:
-                        try:
-                            conn.sendall(answer.encode("ascii") + self._terminator)
-                        except OSError:
-                            return
+                    reply = _encoded(self._handler(line), self._terminator)
+                    if reply is None:
+                        continue
+                    if reply.delay_s and self._wakeup.wait(reply.delay_s):
+                        return
+                    try:
+                        conn.sendall(reply.data)
+                    except OSError:
+                        return
+                    if reply.hang_up:
+                        return
 
 
 class LinePtyServer:
@@ -171,6 +196,15 @@ class LinePtyServer:
             except OSError:
                 return
             for line in buffer.feed(data):
-                answer = self._handler(line)
-                if answer is not None:
-                    os.write(self._master, answer.encode("ascii") + self._terminator)
+                reply = _encoded(self._handler(line), self._terminator)
+                if reply is None:
+                    continue
+                if reply.delay_s and self._wakeup.wait(reply.delay_s):
+                    return
+                os.write(self._master, reply.data)
+
+
+def _encoded(answer: str | RawReply | None, terminator: bytes) -> RawReply | None:
+    if answer is None or isinstance(answer, RawReply):
+        return answer
+    return RawReply(answer.encode("ascii") + terminator)

@@ -147,6 +147,9 @@ class MtSicsScale:
             if self._port is not None:
                 return
             s = self._settings
+            # pyserial's RFC 2217 client refuses a write timeout; its writes go to a TCP
+            # socket, which does not block on a stalled device the way a UART can.
+            rfc2217 = s.url.lower().startswith("rfc2217://")
             try:
                 self._port = serial.serial_for_url(
                     s.url,
@@ -155,10 +158,10 @@ class MtSicsScale:
                     bytesize=s.bytesize,
                     stopbits=s.stopbits,
                     timeout=s.timeout_s,
-                    write_timeout=s.timeout_s,
+                    write_timeout=None if rfc2217 else s.timeout_s,
                     do_not_open=False,
                 )
-            except (serial.SerialException, ValueError, OSError) as exc:
+            except (serial.SerialException, ValueError, OSError, NotImplementedError) as exc:
                 raise ScaleConnectionError(
                     f"Scale {s.label}: cannot open {s.url} ({exc}): check that the scale is "
                     "connected and switched on, that the port in the settings is right and "

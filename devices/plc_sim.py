@@ -1,6 +1,11 @@
-"""A Modbus TCP mixer PLC simulator on pymodbus' server, for tests and demos.
+"""Modbus TCP PLC simulators on pymodbus' server, for tests and demos.
 
-It serves the mixer tag map (`devices.mixer_tags.MIXER_TAGS`) and runs the mixer logic:
+`SimulatedPlc` serves a tag map (`devices/plc_tags.py`) and calls the subclass's process
+logic inside pymodbus' request hook, before each request touches the registers, so every
+answer is consistent with the simulated clock; no client can tell that nothing happens
+between requests. `MixerSimulator` is the mixer below; the cooker is in `cooker_sim.py`.
+
+The mixer (`devices.mixer_tags.MIXER_TAGS`):
 
 - run command rising edge: latch the speed and duration setpoints, clear `complete` and
   `elapsed_s`, actual speed = setpoint speed;
@@ -11,10 +16,6 @@ It serves the mixer tag map (`devices.mixer_tags.MIXER_TAGS`) and runs the mixer
 Like a real PLC it refuses a speed setpoint above `max_speed_rpm`, and a start with a
 zero speed or duration, with Modbus exception 3 (illegal data value). `complete` and the
 input registers belong to the PLC: client writes to `complete` are refused (exception 2).
-
-The logic runs inside pymodbus' request hook, before each request touches the
-registers, so every answer is consistent with the simulated clock; no client can tell
-that nothing happens between requests.
 """
 
 from __future__ import annotations
@@ -22,20 +23,25 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from devices.errors import DeviceConnectionError
-from devices.mixer_tags import MIXER_TAGS, Tag, TagTable, span, tags_in
+from devices.mixer_tags import MIXER_TAGS
+from devices.plc_tags import Tag, TagTable, TagValue, span, tags_in
 
 # Modbus function codes the logic reacts to.
-_READ_COILS, _READ_HOLDING, _READ_INPUT = 1, 3, 4
+_READ_COILS, _READ_DISCRETE, _READ_HOLDING, _READ_INPUT = 1, 2, 3, 4
 _WRITE_COIL, _WRITE_REGISTER, _WRITE_COILS, _WRITE_REGISTERS = 5, 6, 15, 16
-_TABLE_READ_CODE: dict[TagTable, int] = {
+WRITE_REGISTER_CODES = (_WRITE_REGISTER, _WRITE_REGISTERS)
+WRITE_COIL_CODES = (_WRITE_COIL, _WRITE_COILS)
+# The datastore is addressed by function code: these pick each table.
+_TABLE_CODE: dict[TagTable, int] = {
     "coil": _READ_COILS,
+    "discrete": _READ_DISCRETE,
     "holding": _READ_HOLDING,
     "input": _READ_INPUT,
 }
@@ -87,63 +93,76 @@ class ModbusServerThread:
         return int(self.server.transport.sockets[0].getsockname()[1])
 
 
-class MixerSimulator:
-    """A mixer PLC on Modbus TCP.
+class SimulatedPlc:
+    """A PLC serving `tags` on Modbus TCP; subclasses implement `_apply`.
 
-    `time_scale` is how many simulated seconds pass per real second: 1.0 is real time;
-    a demo uses 20.0 so that a 3-minute mix (duration setpoint 180 s) completes in 9 real
-    seconds. `elapsed_s` and the completion are in simulated seconds, as the PLC would
-    count them, so the batch record shows the recipe's duration either way.
+    `time_scale` is how many simulated seconds pass per real second (1.0: real time).
     """
 
     def __init__(
-        self,
-        time_scale: float = 1.0,
-        *,
-        device_id: int = 1,
-        max_speed_rpm: int = 3000,
-        tags: Mapping[str, Tag] = MIXER_TAGS,
+        self, tags: Mapping[str, Tag], *, time_scale: float, device_id: int, name: str
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.time_scale = time_scale
-        self.max_speed_rpm = max_speed_rpm
         self._device_id = device_id
         self._tags = dict(tags)
-        self._server = ModbusServerThread(self._device, name="mixer-sim")
-        # Mixer state; only touched on the server's loop thread.
-        self._in_hook = False
-        self._running = False
-        self._started_at = 0.0
-        self._latched_rpm = 0
-        self._latched_s = 0
+        self._server = ModbusServerThread(self._device, name=name)
+        self._in_hook = False  # only touched on the server's loop thread
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve on host:port (0 = a free port); returns the bound port."""
-        return self._server.start(host, port)
+        port = self._server.start(host, port)
+        asyncio.run_coroutine_threadsafe(self._guarded(self._initialise()), self._server.loop()
+                                         ).result(timeout=5.0)
+        return port
 
     def close(self) -> None:
         self._server.close()
+
+    async def _initialise(self) -> None:
+        """Initial values of the PLC's registers, before the first request is served."""
+
+    async def _guarded(self, work: Awaitable[object]) -> None:
+        self._in_hook = True
+        try:
+            await work
+        finally:
+            self._in_hook = False
+
+    async def _apply(
+        self, function_code: int, address: int, written: list[int] | list[bool]
+    ) -> ExcCodes | None:
+        """The process logic for one request; an exception code refuses the request."""
+        raise NotImplementedError
+
+    def _written(self, name: str, address: int, written: list[int] | list[bool]) -> list[int]:
+        """The registers (or bits) of tag `name` in a write starting at `address`; empty
+        when the write does not cover the whole tag."""
+        tag = self._tags[name]
+        offset = tag.address - address
+        if offset < 0 or offset + tag.size > len(written):
+            return []
+        return [int(v) for v in written[offset : offset + tag.size]]
 
     # -- datastore -------------------------------------------------------------------
 
     def _device(self) -> SimDevice:
         def extent(table: TagTable) -> int:
-            return max(tag.address + tag.size for tag in tags_in(table, self._tags))
+            tags = tags_in(table, self._tags)
+            return max((tag.address + tag.size for tag in tags), default=1)
 
         def registers(table: TagTable) -> list[SimData]:
             return [SimData(0, count=extent(table), values=0, datatype=DataType.REGISTERS)]
 
-        bits = [False] * (16 * ((extent("coil") + 15) // 16))
+        def bits(table: TagTable) -> list[SimData]:
+            return [SimData(0, values=[False] * (16 * ((extent(table) + 15) // 16)),
+                            datatype=DataType.BITS)]
+
         return SimDevice(
             self._device_id,
             # Separate tables, as on most PLCs: coil 0 and holding register 0 differ.
-            simdata=(
-                [SimData(0, values=bits, datatype=DataType.BITS)],
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                registers("holding"),
-                registers("input"),
-            ),
+            simdata=(bits("coil"), bits("discrete"), registers("holding"), registers("input")),
             action=self._on_request,
         )
 
@@ -165,27 +184,77 @@ class MixerSimulator:
         finally:
             self._in_hook = False
 
+    async def _read(self, table: TagTable) -> dict[str, TagValue]:
+        """Engineering values of every tag in `table`."""
+        tags = tags_in(table, self._tags)
+        first, count = span(tags)
+        regs = await self._store().async_getValues(
+            self._device_id, _TABLE_CODE[table], first, count
+        )
+        return {
+            tag.name: tag.value_of([int(r) for r in regs[tag.address - first :][: tag.size]])
+            for tag in tags
+        }
+
+    async def _set(self, name: str, value: object) -> None:
+        """Write a tag's engineering value into the datastore, whatever its table: the
+        PLC writes its own inputs, which no client request can."""
+        tag = self._tags[name]
+        values: list[int] | list[bool] = tag.registers_for(value)
+        if tag.is_bit:
+            values = [bool(v) for v in values]
+        await self._store().async_setValues(
+            self._device_id, _TABLE_CODE[tag.table], tag.address, values
+        )
+
+    def _store(self) -> ModbusTcpServer:
+        server = self._server.server
+        assert server is not None, "server not started"
+        return server
+
+
+class MixerSimulator(SimulatedPlc):
+    """A mixer PLC on Modbus TCP.
+
+    A demo uses `time_scale` 20.0 so that a 3-minute mix (duration setpoint 180 s)
+    completes in 9 real seconds. `elapsed_s` and the completion are in simulated
+    seconds, as the PLC would count them, so the batch record shows the recipe's
+    duration either way.
+    """
+
+    def __init__(
+        self,
+        time_scale: float = 1.0,
+        *,
+        device_id: int = 1,
+        max_speed_rpm: int = 3000,
+        tags: Mapping[str, Tag] = MIXER_TAGS,
+    ) -> None:
+        super().__init__(tags, time_scale=time_scale, device_id=device_id, name="mixer-sim")
+        self.max_speed_rpm = max_speed_rpm
+        # Mixer state; only touched on the server's loop thread.
+        self._running = False
+        self._started_at = 0.0
+        self._latched_rpm = 0
+        self._latched_s = 0
+
     async def _apply(
         self, function_code: int, address: int, written: list[int] | list[bool]
     ) -> ExcCodes | None:
-        def written_to(name: str) -> int | bool | None:
-            offset = self._tags[name].address - address
-            return written[offset] if 0 <= offset < len(written) else None
-
         await self._advance()
-        if function_code in (_WRITE_REGISTER, _WRITE_REGISTERS):
-            speed = written_to("speed_setpoint_rpm")
-            if speed is not None and speed > self.max_speed_rpm:
+        if function_code in WRITE_REGISTER_CODES:
+            speed = self._written("speed_setpoint_rpm", address, written)
+            if speed and self._tags["speed_setpoint_rpm"].decode(speed) > self.max_speed_rpm:
                 return ExcCodes.ILLEGAL_VALUE
             return None
-        if function_code not in (_WRITE_COIL, _WRITE_COILS):
+        if function_code not in WRITE_COIL_CODES:
             return None
-        if written_to("complete") is not None:
+        if self._written("complete", address, written):
             return ExcCodes.ILLEGAL_ADDRESS
-        run = written_to("run_command")
-        if run and not self._running:
+        run = self._written("run_command", address, written)
+        if run and run[0] and not self._running:
             return await self._start_run()
-        if run is not None and not run and self._running:
+        if run and not run[0] and self._running:
             self._running = False
             await self._publish(elapsed_s=None)
         return None
@@ -199,7 +268,7 @@ class MixerSimulator:
         self._running = True
         self._started_at = time.monotonic()
         self._latched_rpm, self._latched_s = speed, duration
-        await self._write_coil("complete", False)
+        await self._set("complete", False)
         await self._publish(elapsed_s=0)
         return None
 
@@ -210,39 +279,13 @@ class MixerSimulator:
         elapsed = int((time.monotonic() - self._started_at) * self.time_scale)
         if elapsed >= self._latched_s:
             self._running = False
-            await self._write_coil("run_command", False)
-            await self._write_coil("complete", True)
+            await self._set("run_command", False)
+            await self._set("complete", True)
             elapsed = self._latched_s
         await self._publish(elapsed_s=elapsed)
 
     async def _publish(self, *, elapsed_s: int | None) -> None:
         """Write actual speed (and elapsed time, unless None) to the input registers."""
-        await self._write_input("speed_actual_rpm", self._latched_rpm if self._running else 0)
+        await self._set("speed_actual_rpm", self._latched_rpm if self._running else 0)
         if elapsed_s is not None:
-            await self._write_input("elapsed_s", elapsed_s)
-
-    async def _read(self, table: TagTable) -> dict[str, int | float]:
-        tags = tags_in(table, self._tags)
-        first, count = span(tags)
-        server = self._server.server
-        assert server is not None
-        regs = await server.async_getValues(self._device_id, _TABLE_READ_CODE[table], first, count)
-        return {
-            tag.name: tag.decode([int(r) for r in regs[tag.address - first :][: tag.size]])
-            for tag in tags
-        }
-
-    async def _write_input(self, name: str, value: int) -> None:
-        tag = self._tags[name]
-        server = self._server.server
-        assert server is not None
-        # Function code 4 addresses the input-register table; no client request can write
-        # it, which is what makes these registers the PLC's own.
-        await server.async_setValues(self._device_id, _READ_INPUT, tag.address, tag.encode(value))
-
-    async def _write_coil(self, name: str, value: bool) -> None:
-        server = self._server.server
-        assert server is not None
-        await server.async_setValues(
-            self._device_id, _WRITE_COIL, self._tags[name].address, [value]
-        )
+            await self._set("elapsed_s", elapsed_s)

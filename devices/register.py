@@ -32,23 +32,27 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node
 
 from devices.errors import DeviceError
-from devices.mixer_tags import (
-    MIXER_TAG_NAMES,
-    TAG_MAPS,
-    TAG_TABLES,
-    TAG_TYPES,
-    Tag,
-)
-from devices.modbus_plc import PlcSettings
-from devices.mtsics import ScaleSettings
+from devices.mtsics import ScaleReading, ScaleSettings
+from devices.plc import PlcSettings
+from devices.plc_tags import BIT_TABLES, TAG_TABLES, TAG_TYPES, Tag, overlaps
+from devices.tag_maps import REQUIRED_TAGS, TAG_MAPS
 
 SIMULATOR = "simulator"
 DEFAULT_REGISTER = Path(__file__).with_name("equipment.yaml")
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
 DRIVERS = ("mt-sics", "modbus-tcp")
-# Reads the simulators' state file (addresses keyed scale_port, plc_host, plc_port).
+# Reads the simulators' state file (addresses keyed scale_port, plc_host, plc_port, ...).
 SimulatorState = Callable[[], Mapping[str, Any]]
+# Which simulated PLC serves `host: simulator` for each equipment class: the state-file
+# keys of its host and port.
+SIMULATED_PLCS = {"mixer": ("plc_host", "plc_port"), "cooker": ("cooker_host", "cooker_port")}
+STATION_QUEUE_PREFIX = "ebr-station-"
+
+
+def station_task_queue(station: str) -> str:
+    """The task queue on which the device activities of a station's equipment run."""
+    return f"{STATION_QUEUE_PREFIX}{station}"
 
 
 class RegisterError(Exception):
@@ -86,6 +90,11 @@ class WrongInstrument(EquipmentNotFitForUse):
 
 class NotClean(EquipmentNotFitForUse):
     pass
+
+
+class ReadingMismatch(EquipmentNotFitForUse):
+    """The scale reports in another unit or at another resolution than registered: it
+    is set up differently from what was qualified, so no value of it is taken."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,14 @@ class Equipment:
     cleaning: Cleaning = field(default_factory=lambda: Cleaning("clean"))
     tag_map: str | None = None
     tags: Mapping[str, Tag] = field(default_factory=dict)
+    # The weighing station (or other PC) whose `ebr worker --station` hosts this
+    # equipment's device activities; None: any worker on the main task queue.
+    station: str | None = None
+    # What it covers (min, max, unit) when that is not 0..capacity in `unit`, e.g. a
+    # cooker's temperatures while its capacity is in litres.
+    range: tuple[Decimal, Decimal, str] | None = None
+    # The area (line, room) the equipment stands in: a batch bound to it runs there.
+    area: str | None = None
 
     def unfit_reasons(self, today: date) -> list[str]:
         """Why this equipment must not be used on `today`; empty when it may."""
@@ -157,10 +174,13 @@ class EquipmentRegister:
         *,
         simulator_state: SimulatorState | None = None,
         source: str = "<register>",
+        tag_maps: Mapping[str, Mapping[str, Tag]] | None = None,
     ) -> None:
         self.entries: dict[str, Equipment] = {e.equipment_id: e for e in entries}
         self.source = source
         self._simulator_state = simulator_state
+        # Named tag maps: the built-in ones plus the register's `tag_maps:`.
+        self.tag_maps: dict[str, Mapping[str, Tag]] = {**TAG_MAPS, **(tag_maps or {})}
 
     def get(self, equipment_id: str) -> Equipment:
         try:
@@ -174,6 +194,34 @@ class EquipmentRegister:
 
     def of_class(self, equipment_class: str) -> list[Equipment]:
         return [e for e in self.entries.values() if e.equipment_class == equipment_class]
+
+    # -- stations ----------------------------------------------------------------------
+
+    def at_station(self, station: str) -> list[Equipment]:
+        """The equipment whose device activities the station's worker hosts."""
+        return [e for e in self.entries.values() if e.station == station]
+
+    def subset(self, entries: Iterable[Equipment], label: str) -> EquipmentRegister:
+        """A register of some of these entries, resolving connections the same way."""
+        return EquipmentRegister(
+            entries,
+            simulator_state=self._simulator_state,
+            source=f"{self.source} ({label})",
+            tag_maps=self.tag_maps,
+        )
+
+    def stations(self) -> list[str]:
+        return sorted({e.station for e in self.entries.values() if e.station})
+
+    def task_queues(self, binding: Mapping[str, str]) -> dict[str, str]:
+        """Equipment id -> task queue for the bound equipment (recipe role -> id) that
+        sits at a station; equipment without a station is absent (the main queue)."""
+        queues = {}
+        for equipment_id in binding.values():
+            station = self.get(equipment_id).station
+            if station:
+                queues[equipment_id] = station_task_queue(station)
+        return queues
 
     # -- fitness for use -------------------------------------------------------------
 
@@ -197,6 +245,27 @@ class EquipmentRegister:
                 f"{serial_number!r}, but the register expects {expected!r}: check which "
                 "scale is plugged into this port, or correct the register"
             )
+
+    def check_scale_reading(self, equipment_id: str, reading: ScaleReading) -> None:
+        """ReadingMismatch unless the reading is in the registered unit and at the
+        registered resolution (as many decimals as `resolution` has); entries without a
+        unit or resolution are not checked for it."""
+        entry = self.get(equipment_id)
+        if entry.unit is not None and reading.unit != entry.unit:
+            raise ReadingMismatch(
+                f"The scale {equipment_id} reports in {reading.unit} but the register says "
+                f"{entry.unit}: set the scale's display unit to {entry.unit} (or correct the "
+                f"register); the reading {reading.raw_frames[-1]!r} was not taken"
+            )
+        if entry.resolution is not None:
+            wanted = _places(entry.resolution)
+            if _places(reading.value) != wanted:
+                raise ReadingMismatch(
+                    f"The scale {equipment_id} reports {reading.value} {reading.unit} with "
+                    f"{_places(reading.value)} decimals but the register gives its resolution "
+                    f"as {entry.resolution} ({wanted} decimals): check the scale's "
+                    "readability setting (or correct the register); the reading was not taken"
+                )
 
     # -- connections -----------------------------------------------------------------
 
@@ -231,8 +300,9 @@ class EquipmentRegister:
             )
         host, port = conn.host, conn.port
         if host == SIMULATOR:
-            host = str(self._simulated("plc_host", equipment_id))
-            port = int(self._simulated("plc_port", equipment_id))
+            host_key, port_key = SIMULATED_PLCS[entry.equipment_class]
+            host = str(self._simulated(host_key, equipment_id))
+            port = int(self._simulated(port_key, equipment_id))
         return PlcSettings(
             host=host, port=port, device_id=conn.device_id, timeout_s=conn.timeout_s
         )
@@ -275,10 +345,13 @@ def parse_register(
 ) -> EquipmentRegister:
     data = _safe_load(text, source)
     problems: list[str] = []
-    entries = _Validator(problems).register(data)
+    validator = _Validator(problems)
+    entries = validator.register(data)
     if problems:
         raise RegisterError(source, problems)
-    return EquipmentRegister(entries, simulator_state=simulator_state, source=source)
+    return EquipmentRegister(
+        entries, simulator_state=simulator_state, source=source, tag_maps=validator.tag_maps
+    )
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -353,6 +426,7 @@ class _Validator:
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
+        self.tag_maps: dict[str, dict[str, Tag]] = {}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -364,9 +438,10 @@ class _Validator:
         self.unknown(data, "(top)", {"ebr_equipment", "equipment", "tag_maps"})
         if data.get("ebr_equipment") != 1:
             self.fail("ebr_equipment", "must be 1 (the register format version)")
-        tag_maps = dict(TAG_MAPS)
+        tag_maps: dict[str, Mapping[str, Tag]] = dict(TAG_MAPS)
         for name, spec in self.mapping(data, "tag_maps", "(top)", required=False).items():
-            tag_maps[str(name)] = self.tag_map(spec, f"tag_maps.{name}")
+            self.tag_maps[str(name)] = self.tag_map(spec, f"tag_maps.{name}")
+            tag_maps[str(name)] = self.tag_maps[str(name)]
         equipment = self.mapping(data, "equipment", "(top)", required=True)
         entries = []
         for equipment_id, spec in equipment.items():
@@ -387,7 +462,9 @@ class _Validator:
             return None
         allowed = {
             "class", "driver", "description", "connection", "serial_number", "capacity",
-            "resolution", "unit", "calibration_due", "cleaning", "tag_map", "tags",
+            "resolution", "unit", "calibration_due", "cleaning", "tag_map", "tags", "station",
+            "range",
+            "area",
         }  # fmt: skip
         self.unknown(spec, path, allowed)
         eq_class = self.text(spec, "class", path)
@@ -406,10 +483,17 @@ class _Validator:
                     self.fail(f"{path}.{key}", "only Modbus equipment has tags")
         else:
             connection = self.modbus(conn_spec, f"{path}.connection")
+            if connection.host == SIMULATOR and eq_class not in SIMULATED_PLCS:
+                self.fail(
+                    f"{path}.connection.host",
+                    f"no simulator plays a {eq_class!r} (simulated: "
+                    f"{', '.join(SIMULATED_PLCS)}): give the PLC's host name or address",
+                )
             tag_map_name, tags = self.entry_tags(spec, path, tag_maps)
-            if eq_class == "mixer" and tags and not set(tags) >= MIXER_TAG_NAMES:
-                missing = ", ".join(sorted(MIXER_TAG_NAMES - set(tags)))
-                self.fail(f"{path}.tags", f"a mixer's tag map must define {missing}")
+            required = REQUIRED_TAGS.get(str(eq_class), frozenset())
+            if tags and not set(tags) >= required:
+                missing = ", ".join(sorted(required - set(tags)))
+                self.fail(f"{path}.tags", f"a {eq_class}'s tag map must define {missing}")
         serial_number = self.text(spec, "serial_number", path, required=driver == "mt-sics")
         calibration_due = self.date(spec, "calibration_due", path, required=eq_class == "scale")
         cleaning = self.cleaning(spec.get("cleaning", _MISSING), f"{path}.cleaning")
@@ -427,7 +511,35 @@ class _Validator:
             cleaning=cleaning,
             tag_map=tag_map_name,
             tags=tags,
+            station=self.station(spec, path),
+            range=self.span(spec, path),
+            area=self.text(spec, "area", path, required=False),
         )
+
+    def span(self, spec: dict[str, Any], path: str) -> tuple[Decimal, Decimal, str] | None:
+        if "range" not in spec:
+            return None
+        value = spec["range"]
+        rpath = f"{path}.range"
+        if not isinstance(value, dict):
+            self.fail(rpath, "must be a mapping {min, max, unit}")
+            return None
+        self.unknown(value, rpath, {"min", "max", "unit"})
+        low, high = self.number(value, "min", rpath), self.number(value, "max", rpath)
+        unit = self.text(value, "unit", rpath)
+        if low is None or high is None:
+            self.fail(rpath, "give both min and max")
+            return None
+        if low > high:
+            self.fail(rpath, f"min {low} is above max {high}")
+        return (low, high, unit) if unit else None
+
+    def station(self, spec: dict[str, Any], path: str) -> str | None:
+        station = self.text(spec, "station", path, required=False)
+        if station is not None and not _ID.match(station):
+            self.fail(f"{path}.station", "a station name is letters, digits, '-', '_' or '.'")
+            return None
+        return station
 
     def serial(self, spec: dict[str, Any], path: str) -> SerialConnection:
         self.unknown(spec, path, {"url", "baudrate", "parity", "bytesize", "stopbits", "timeout_s"})
@@ -474,43 +586,58 @@ class _Validator:
             return {}
         tags: dict[str, Tag] = {}
         for name, tag_spec in spec.items():
-            tpath = f"{path}.{name}"
-            if not isinstance(tag_spec, dict):
-                self.fail(tpath, "must be a mapping with table and address")
-                continue
-            self.unknown(tag_spec, tpath, {"table", "address", "type", "word_order", "byte_order"})
-            table = tag_spec.get("table")
-            datatype = tag_spec.get("type", "uint16")
-            word_order = tag_spec.get("word_order", "big")
-            byte_order = tag_spec.get("byte_order", "big")
-            ok = True
-            for key, value, choices in (
-                ("table", table, TAG_TABLES),
-                ("type", datatype, TAG_TYPES),
-                ("word_order", word_order, ("big", "little")),
-                ("byte_order", byte_order, ("big", "little")),
-            ):
-                if value not in choices:
-                    self.fail(f"{tpath}.{key}", f"must be one of {', '.join(choices)}")
-                    ok = False
-            address = self.integer(tag_spec, "address", tpath, None, (0, 65535))
-            if ok and address is not None:
-                tags[str(name)] = Tag(
-                    str(name), table, address, datatype, word_order, byte_order
-                )
-        self.overlaps(tags, path)
+            tag = self.tag(str(name), tag_spec, f"{path}.{name}")
+            if tag is not None:
+                tags[tag.name] = tag
+        for tag, address, other in overlaps(tags):
+            self.fail(
+                f"{path}.{tag.name}", f"{tag.table} address {address} is already used by {other}"
+            )
         return tags
 
-    def overlaps(self, tags: Mapping[str, Tag], path: str) -> None:
-        used: dict[tuple[str, int], str] = {}
-        for tag in tags.values():
-            for address in range(tag.address, tag.address + tag.size):
-                other = used.setdefault((tag.table, address), tag.name)
-                if other != tag.name:
-                    self.fail(
-                        f"{path}.{tag.name}",
-                        f"{tag.table} address {address} is already used by {other}",
-                    )
+    def tag(self, name: str, spec: Any, tpath: str) -> Tag | None:
+        if not isinstance(spec, dict):
+            self.fail(tpath, "must be a mapping with table and address")
+            return None
+        self.unknown(spec, tpath, {
+            "table", "address", "type", "word_order", "byte_order", "scale", "decimals",
+            "unit", "min", "max",
+        })  # fmt: skip
+        table = spec.get("table")
+        bit = table in BIT_TABLES
+        datatype = spec.get("type", "bool" if bit else "uint16")
+        word_order = spec.get("word_order", "big")
+        byte_order = spec.get("byte_order", "big")
+        ok = True
+        for key, value, choices in (
+            ("table", table, TAG_TABLES),
+            ("type", datatype, ("bool",) if bit else TAG_TYPES),
+            ("word_order", word_order, ("big", "little")),
+            ("byte_order", byte_order, ("big", "little")),
+        ):
+            if value not in choices:
+                self.fail(f"{tpath}.{key}", f"must be one of {', '.join(choices)}")
+                ok = False
+        address = self.integer(spec, "address", tpath, None, (0, 65535))
+        numeric = not bit and datatype != "bool"
+        for key in ("scale", "decimals", "unit", "min", "max"):
+            if key in spec and not numeric:
+                self.fail(f"{tpath}.{key}", f"only numeric register tags take {key}")
+                ok = False
+        scale = self.decimal(spec, "scale", tpath)
+        if scale is not None and datatype == "float32":
+            self.fail(f"{tpath}.scale", "a float32 already holds the value: drop scale")
+        decimals = self.integer(spec, "decimals", tpath, 0, (0, 6)) if "decimals" in spec else None
+        minimum, maximum = self.number(spec, "min", tpath), self.number(spec, "max", tpath)
+        if minimum is not None and maximum is not None and minimum > maximum:
+            self.fail(f"{tpath}.min", f"min {minimum} is above max {maximum}")
+        if not ok or address is None:
+            return None
+        return Tag(
+            name, table, address, datatype, word_order, byte_order,
+            scale=scale, decimals=decimals, unit=self.text(spec, "unit", tpath, required=False),
+            minimum=minimum, maximum=maximum,
+        )  # fmt: skip
 
     def cleaning(self, spec: Any, path: str) -> Cleaning:
         if spec is _MISSING:
@@ -612,6 +739,16 @@ class _Validator:
             self.fail(f"{path}.{key}", "must be positive")
         return Decimal(value)
 
+    def number(self, spec: dict[str, Any], key: str, path: str) -> Decimal | None:
+        """Any finite number (negative allowed), kept exact."""
+        value = spec.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            self.fail(f"{path}.{key}", f"must be a number, got {value!r}")
+            return None
+        return Decimal(value)
+
     def date(self, spec: dict[str, Any], key: str, path: str, *, required: bool) -> date | None:
         value = spec.get(key)
         if value is None:
@@ -624,6 +761,12 @@ class _Validator:
             return value
         self.fail(f"{path}.{key}", f"must be an ISO date such as 2026-12-31, got {value!r}")
         return None
+
+
+def _places(value: Decimal) -> int:
+    """Decimals as written: 1200.40 -> 2, 0.01 -> 2, 5 -> 0."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _today() -> date:

@@ -18,9 +18,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from devices.errors import DeviceConnectionError, DeviceError
-from devices.line_transport import LinePtyServer, LineTcpServer
+from devices.line_transport import LinePtyServer, LineTcpServer, RawReply
+from devices.rfc2217_server import PtyPort, Rfc2217Server
 
-FAULT_MODES = ("ES", "ET", "EL", "silent")
+# ES/ET/EL: answer every command with that error; silent: never answer; half: the first
+# half of the right answer and no CRLF; garbage: a line of noise; late: the right answer
+# after `late_s`; disconnect: hang up on the command (TCP; a pty stays silent).
+FAULT_MODES = ("ES", "ET", "EL", "silent", "half", "garbage", "late", "disconnect")
+GARBAGE = b"\x00S\xfe S  12\x07.3 g\r\n"
 
 
 class ScaleSimulator:
@@ -40,6 +45,7 @@ class ScaleSimulator:
         decimals: int = 2,
         unit: str = "g",
         echo_si: bool = False,
+        late_s: float = 3.0,
     ) -> None:
         """`echo_si` makes SI answers start with `SI` (`SI S ...`), as some devices do."""
         self.model = model
@@ -49,13 +55,15 @@ class ScaleSimulator:
         self._step = Decimal(1).scaleb(-decimals)
         self._limit = capacity * Decimal("0.02")
         self._echo_si = echo_si
+        # The `late` fault's delay: longer than the driver's default 2 s answer timeout.
+        self.late_s = late_s
         self._lock = threading.Lock()
         self._load = Decimal(0)
         self._zero = Decimal(0)
         self._tare = Decimal(0)
         self._stable = True
         self._fault: str | None = None
-        self._servers: list[LinePtyServer | LineTcpServer] = []
+        self._servers: list[LinePtyServer | LineTcpServer | Rfc2217Server] = []
 
     # -- state ---------------------------------------------------------------------
 
@@ -70,7 +78,7 @@ class ScaleSimulator:
             self._stable = bool(stable)
 
     def set_fault(self, mode: str | None) -> None:
-        """`ES`/`ET`/`EL`: answer every command with that error; `silent`: never answer."""
+        """One of FAULT_MODES (see there), or None for a healthy scale."""
         if mode is not None and mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; use one of {FAULT_MODES} or None")
         with self._lock:
@@ -104,6 +112,13 @@ class ScaleSimulator:
         self._servers.append(server)
         return server.start(host, port)
 
+    def serve_rfc2217(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve MT-SICS over RFC 2217 (`rfc2217://host:port` for pyserial), as a serial
+        device server in front of a new pseudo-terminal would; returns the port."""
+        bridge = Rfc2217Server(self.serve_pty(), name="scale-sim-rfc2217", port_class=PtyPort)
+        self._servers.append(bridge)
+        return bridge.start(host, port)
+
     def serve_control(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve the JSON-lines control channel; returns the port."""
         server = LineTcpServer(self._handle_control, terminator=b"\n", name="scale-sim-ctl")
@@ -117,25 +132,36 @@ class ScaleSimulator:
 
     # -- MT-SICS -------------------------------------------------------------------
 
-    def handle_line(self, line: str) -> str | None:
-        """Answer one MT-SICS command line (without CRLF); None means stay silent."""
+    def handle_line(self, line: str) -> str | RawReply | None:
+        """Answer one MT-SICS command line (without CRLF); None means stay silent, a
+        RawReply is a faulty answer (see FAULT_MODES)."""
         command = line.strip()
         with self._lock:
-            if self._fault == "silent":
-                return None
-            if self._fault is not None:
+            if self._fault in ("silent", "disconnect"):
+                return RawReply(hang_up=True) if self._fault == "disconnect" else None
+            if self._fault in ("ES", "ET", "EL"):
                 return self._fault
-            handler = {
-                "S": self._stable_weight,
-                "SI": self._immediate_weight,
-                "Z": self._zero_scale,
-                "T": self._tare_scale,
-                "TAC": self._clear_tare,
-                "I2": lambda: f'I2 A "{self.model} {self._format(self._capacity)} {self.unit}"',
-                "I4": lambda: f'I4 A "{self.serial_number}"',
-                "@": self._reset,
-            }.get(command)
-            return handler() if handler is not None else "ES"
+            if self._fault == "garbage":
+                return RawReply(GARBAGE)
+            answer = self._answer(command)
+            if self._fault == "half":
+                return RawReply(answer.encode("ascii")[: max(1, len(answer) // 2)])
+            if self._fault == "late":
+                return RawReply(answer.encode("ascii") + b"\r\n", delay_s=self.late_s)
+            return answer
+
+    def _answer(self, command: str) -> str:
+        handler = {
+            "S": self._stable_weight,
+            "SI": self._immediate_weight,
+            "Z": self._zero_scale,
+            "T": self._tare_scale,
+            "TAC": self._clear_tare,
+            "I2": lambda: f'I2 A "{self.model} {self._format(self._capacity)} {self.unit}"',
+            "I4": lambda: f'I4 A "{self.serial_number}"',
+            "@": self._reset,
+        }.get(command)
+        return handler() if handler is not None else "ES"
 
     def _stable_weight(self) -> str:
         return self._weight_answer("S", "S" if self._stable else "D")

@@ -1,4 +1,4 @@
-"""The "simulated devices" process of `ebr up`: one scale and one mixer PLC.
+"""The "simulated devices" process of `ebr up`: one scale, one mixer PLC, one cooker PLC.
 
 `run_simulators` starts them, publishes where they listen in a JSON state file and blocks
 until told to stop. Other processes find the devices with `read_state`. Run it directly
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from devices.cooker_sim import CookerSimulator
 from devices.errors import DeviceConnectionError
 from devices.plc_sim import MixerSimulator
 from devices.scale_sim import ScaleSimulator
@@ -29,24 +30,29 @@ HOST = "127.0.0.1"
 def run_simulators(
     state_file: Path, *, time_scale: float = 20.0, stop: threading.Event | None = None
 ) -> None:
-    """Serve the simulated scale and mixer until `stop` is set or SIGINT/SIGTERM arrives.
+    """Serve the simulated devices until `stop` is set or SIGINT/SIGTERM arrives.
 
-    The scale is served on a pty (`scale_port`), on TCP (`scale_url`) and with its control
-    channel (`scale_control`); the mixer on Modbus TCP (`plc_host`, `plc_port`) with
-    `time_scale` simulated seconds per real second. The state file is written atomically
-    once everything listens and removed on the way out.
+    The scale is served on a pty (`scale_port`), on TCP (`scale_url`), over RFC 2217
+    (`scale_rfc2217`, on a second pty) and with its control channel (`scale_control`);
+    the mixer (`plc_host`, `plc_port`) and the cooker (`cooker_host`, `cooker_port`) on
+    Modbus TCP, with `time_scale` simulated seconds per real second. The state file is
+    written atomically once everything listens and removed on the way out.
     """
     stop = stop or threading.Event()
     state_file = Path(state_file)
     scale = ScaleSimulator()
     mixer = MixerSimulator(time_scale=time_scale)
+    cooker = CookerSimulator(time_scale=time_scale)
     try:
         state = {
             "scale_port": scale.serve_pty(),
             "scale_url": f"socket://{HOST}:{scale.serve_tcp(HOST, 0)}",
+            "scale_rfc2217": f"rfc2217://{HOST}:{scale.serve_rfc2217(HOST, 0)}",
             "scale_control": f"{HOST}:{scale.serve_control(HOST, 0)}",
             "plc_host": HOST,
             "plc_port": mixer.start(HOST, 0),
+            "cooker_host": HOST,
+            "cooker_port": cooker.start(HOST, 0),
             "time_scale": time_scale,
             "pid": os.getpid(),
         }
@@ -60,6 +66,7 @@ def run_simulators(
                 with contextlib.suppress(FileNotFoundError):
                     state_file.unlink()
     finally:
+        cooker.close()
         mixer.close()
         scale.close()
 
@@ -114,13 +121,15 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a simulated scale and mixer PLC.")
+    parser = argparse.ArgumentParser(
+        description="Serve a simulated scale, mixer PLC and cooker PLC."
+    )
     parser.add_argument("state_file", type=Path, help="where to publish the devices' addresses")
     parser.add_argument(
         "--time-scale",
         type=float,
         default=20.0,
-        help="simulated seconds per real second for the mixer (default 20)",
+        help="simulated seconds per real second for the PLCs (default 20)",
     )
     args = parser.parse_args(argv)
     run_simulators(args.state_file, time_scale=args.time_scale)

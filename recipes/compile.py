@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
@@ -38,27 +39,44 @@ from typing import Any
 from recipes import units
 from recipes.errors import Problem, RecipeError
 from recipes.model import (
+    CalcPhase,
     CheckPhase,
+    EntryPhase,
+    EquipmentRole,
     Flow,
     InstructionPhase,
+    LabelPhase,
     MaterialInput,
     MixPhase,
     Parameter,
     Phase,
+    PickPhase,
+    PlcReadPhase,
+    PlcSetPhase,
     Recipe,
+    SignoffPhase,
     Step,
     Test,
+    TimerPhase,
     WeighPhase,
 )
+from recipes.model import Limits as RecipeLimits
 from recipes.plan import (
+    CALC,
     CHECK,
     IF,
     INSTRUCTION,
+    LABEL,
     LOOP,
     MIX,
     PARALLEL,
+    PICK,
+    PLC_READ,
+    PLC_SET,
     SEQUENCE,
+    SIGNOFF,
     STEP,
+    TIMER,
     WEIGH,
     BatchPlan,
     Condition,
@@ -68,6 +86,7 @@ from recipes.plan import (
     MaterialCharge,
     PlanStep,
 )
+from recipes.plan import Parameter as PlanParameter
 
 MIN_QUANTUM_EXPONENT = -2  # targets are given to at least 0.01 of their unit
 DECIMAL_PRECISION = 60  # significant digits; recipe numbers have at most 30 characters
@@ -83,6 +102,7 @@ def compile_plan(recipe: Recipe, batch_size: Decimal | None = None) -> BatchPlan
     with localcontext(prec=DECIMAL_PRECISION):
         context = _Context(recipe, size / recipe.header.batch_size.nominal)
         steps = [context.step(step) for step in recipe.procedure.steps()]
+        parameters = [context.parameter(p) for p in recipe.formula.parameters]
     if len({s.step_id for s in steps}) != len(steps):
         raise RecipeError.single(recipe.source, "step ids are not unique; validate the recipe")
     header = recipe.header
@@ -94,11 +114,28 @@ def compile_plan(recipe: Recipe, batch_size: Decimal | None = None) -> BatchPlan
         product_name=header.product.name,
         batch_size=_text(size),
         batch_unit=header.batch_size.unit,
-        equipment=[
-            EquipmentRequirement(e.role, e.equipment_class, e.description) for e in recipe.equipment
-        ],
+        equipment=[_requirement(e) for e in recipe.equipment],
         steps=steps,
         flow=_flow_node(recipe.procedure.flow) if recipe.procedure.flow else None,
+        parameters=parameters,
+        effective=header.effective.isoformat() if header.effective else None,
+        expiry=header.expiry.isoformat() if header.expiry else None,
+    )
+
+
+def _requirement(role: EquipmentRole) -> EquipmentRequirement:
+    span = role.range
+    return EquipmentRequirement(
+        role.role,
+        role.equipment_class,
+        role.description,
+        unit=span.unit if span else None,
+        min_capacity=_text(span.min) if span else None,
+        max_capacity=_text(span.max) if span else None,
+        max_resolution=_text(role.resolution) if role.resolution is not None else None,
+        require_calibrated=role.calibrated,
+        require_clean=role.clean,
+        max_hours_since_cleaning=role.max_hours_since_cleaning,
     )
 
 
@@ -122,7 +159,10 @@ def _flow_node(flow: Flow) -> FlowNode:
         )
         node = FlowNode(kind, children=children)
     if flow.when is not None:
-        return FlowNode(IF, children=[node], condition=_condition(flow.when))
+        return FlowNode(
+            IF, children=[node], condition=_condition(flow.when),
+            otherwise=_flattened(flow.otherwise),
+        )
     return node
 
 
@@ -180,28 +220,69 @@ class _Context:
     def step(self, step: Step) -> PlanStep:
         kind, build = _BUILDERS[type(step.phase)]
         fields = build(self, step.phase, step.step_id)
+        phase = step.phase
+        fields.setdefault("perform_role", phase.perform_role or "operator")
+        fields.setdefault("sign_meaning", phase.sign_meaning or "performed")
         return PlanStep(
             step_id=step.step_id,
             kind=kind,
             unit_procedure=step.unit_procedure.id,
             operation=step.operation.id,
-            equipment_role=step.phase.equipment,
-            verify_role=step.phase.verify_role,
+            equipment_role=phase.equipment,
+            verify_role=phase.verify_role,
             **fields,
         )
+
+    def parameter(self, parameter: Parameter) -> PlanParameter:
+        return PlanParameter(
+            parameter.id, parameter.name, _text(self.scaled_parameter(parameter)), parameter.unit
+        )
+
+    def scaled_parameter(self, parameter: Parameter) -> Decimal:
+        if not parameter.scaled:
+            return parameter.value
+        quantum = Decimal(1).scaleb(min(MIN_QUANTUM_EXPONENT, parameter.value.as_tuple().exponent))
+        return (parameter.value * self.factor).quantize(quantum, ROUND_HALF_EVEN)
 
     def weigh(self, phase: Phase, step_id: str) -> dict[str, object]:
         assert isinstance(phase, WeighPhase)
         charge = self.charge(self.recipe.formula.input(phase.material), step_id)
         unit = charge.unit
-        default = (
-            f"Weigh {charge.target} {unit} of {charge.material_name} ({charge.material_code}) "
-            f"on the {phase.equipment}; accepted {charge.low} to {charge.high} {unit}."
-        )
+        if phase.target_calc:
+            default = (
+                f"Weigh the quantity of {charge.material_name} ({charge.material_code}) "
+                f"calculated by step {phase.target_calc}, in {unit}, on the {phase.equipment}; "
+                f"tolerance {_tolerance_text(charge)}."
+            )
+        else:
+            default = (
+                f"Weigh {charge.target} {unit} of {charge.material_name} "
+                f"({charge.material_code}) on the {phase.equipment}; accepted {charge.low} to "
+                f"{charge.high} {unit}."
+            )
         return {
             "title": phase.name or f"Weigh {charge.material_name}",
             "instruction": phase.instruction or default,
             "material": charge,
+            "target_from": phase.target_calc,
+        }
+
+    def pick(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, PickPhase)
+        charge = self.charge(self.recipe.formula.input(phase.material), step_id)
+        quantity = (
+            f"the quantity calculated by step {phase.target_calc}" if phase.target_calc
+            else f"{charge.target} {charge.unit}"
+        )
+        default = (
+            f"Pick {quantity} of {charge.material_name} ({charge.material_code}) from a lot "
+            f"with status {charge.lot_status} and scan the lot's label."
+        )
+        return {
+            "title": phase.name or f"Pick {charge.material_name}",
+            "instruction": phase.instruction or default,
+            "material": charge,
+            "target_from": phase.target_calc,
         }
 
     def charge(self, item: MaterialInput, step_id: str) -> MaterialCharge:
@@ -223,6 +304,11 @@ class _Context:
                 f"{_text(target)} {item.unit} and its tolerance leaves no positive window "
                 f"({_text(low)} to {_text(high)}); order a larger batch or narrow the tolerance",
             )
+        absolute = (
+            _text(units.convert(tolerance.absolute, tolerance.unit, item.unit).normalize())
+            if tolerance.absolute is not None and tolerance.unit is not None
+            else None
+        )
         return MaterialCharge(
             material_code=item.material,
             material_name=item.name,
@@ -230,6 +316,9 @@ class _Context:
             unit=item.unit,
             low=_text(low),
             high=_text(high),
+            tolerance_percent=_text(tolerance.percent) if tolerance.percent is not None else None,
+            tolerance_absolute=absolute,
+            lot_status=item.lot_status,
         )
 
     def whole(self, parameter: Parameter, unit: str) -> int:
@@ -261,6 +350,7 @@ class _Context:
             "title": phase.name or phase.label,
             "instruction": phase.instruction or default,
             "limits": limits,
+            "alert_limits": _limits(phase.alert_limits, phase.limits.unit),
             "value_label": phase.label,
             "on_fail": phase.on_fail,
         }
@@ -268,6 +358,141 @@ class _Context:
     def instruction(self, phase: Phase, step_id: str) -> dict[str, object]:
         assert isinstance(phase, InstructionPhase)
         return {"title": phase.name or _humanize(phase.id), "instruction": phase.instruction}
+
+    def entry(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, EntryPhase)
+        unit = phase.unit or (phase.limits.unit if phase.limits else None)
+        limits = _limits(phase.limits, unit)
+        alert = _limits(phase.alert_limits, unit)
+        if limits:
+            accepted = f"; accepted {limits.low} to {limits.high} {limits.unit}"
+        else:
+            accepted = f" ({phase.value_type}{' in ' + unit if unit else ''})"
+        return {
+            "title": phase.name or phase.label,
+            "instruction": phase.instruction or f"Enter {phase.label}{accepted}.",
+            "limits": limits,
+            "alert_limits": alert,
+            "value_label": phase.label,
+            "value_type": phase.value_type,
+            "unit": unit,
+            "on_fail": phase.on_fail,
+        }
+
+    def timer(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, TimerPhase)
+        formula = self.recipe.formula
+        shortest = self.whole(formula.parameter(phase.min_duration), "s")
+        longest = (
+            self.whole(formula.parameter(phase.max_duration), "s") if phase.max_duration else None
+        )
+        bound = f", at most {_duration_text(longest)}" if longest is not None else ""
+        return {
+            "title": phase.name or _humanize(phase.id),
+            "instruction": phase.instruction
+            or f"Hold for at least {_duration_text(shortest)}{bound}, then confirm.",
+            "min_duration_s": shortest,
+            "max_duration_s": longest,
+        }
+
+    def plc_set(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, PlcSetPhase)
+        if isinstance(phase.setpoint, str):
+            parameter = self.recipe.formula.parameter(phase.setpoint)
+            unit = phase.unit or parameter.unit
+            value = units.convert(self.scaled_parameter(parameter), parameter.unit, unit)
+        else:
+            unit, value = phase.unit, phase.setpoint
+        setpoint = _text(value.quantize(SETPOINT_QUANTUM, ROUND_HALF_EVEN).normalize())
+        shown = f"{setpoint} {unit}" if unit else setpoint
+        return {
+            "title": phase.name or _humanize(phase.id),
+            "instruction": phase.instruction
+            or f"Set {phase.tag} of the {phase.equipment} to {shown}.",
+            "tag": phase.tag,
+            "setpoint": setpoint,
+            "unit": unit,
+        }
+
+    def plc_read(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, PlcReadPhase)
+        limits = _limits(phase.limits, phase.unit)
+        label = phase.label or phase.tag
+        accepted = f"; accepted {limits.low} to {limits.high} {limits.unit}" if limits else ""
+        return {
+            "title": phase.name or label,
+            "instruction": phase.instruction
+            or f"Read {phase.tag} of the {phase.equipment} in {phase.unit}{accepted}.",
+            "tag": phase.tag,
+            "unit": phase.unit,
+            "limits": limits,
+            "alert_limits": _limits(phase.alert_limits, phase.unit),
+            "value_label": label,
+            "on_fail": phase.on_fail,
+        }
+
+    def calc(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, CalcPhase)
+        return {
+            "title": phase.name or _humanize(phase.id),
+            "instruction": phase.instruction
+            or f"Calculated: {phase.expression} (in {phase.unit}, rounded to "
+            f"{phase.decimals} decimal{'' if phase.decimals == 1 else 's'}).",
+            "expression": phase.expression,
+            "decimals": phase.decimals,
+            "unit": phase.unit,
+            "value_label": phase.name or _humanize(phase.id),
+        }
+
+    def label(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, LabelPhase)
+        step_ids = [s.step_id for s in self.recipe.procedure.steps()]
+
+        def full(match: re.Match[str]) -> str:
+            (resolved,) = _resolve(match.group(1), step_ids)  # validated: exactly one
+            return "{step:" + resolved + "}"
+
+        return {
+            "title": phase.name or _humanize(phase.id),
+            "instruction": phase.instruction or "Print the label and apply it.",
+            "label_template": _STEP_PLACEHOLDER.sub(full, phase.template),
+        }
+
+    def signoff(self, phase: Phase, step_id: str) -> dict[str, object]:
+        assert isinstance(phase, SignoffPhase)
+        return {
+            "title": phase.name or f"Sign-off: {phase.meaning} by {phase.role}",
+            "instruction": phase.instruction
+            or f"A person with the {phase.role} role signs: {phase.meaning}.",
+            "perform_role": phase.role,
+            "sign_meaning": phase.meaning,
+        }
+
+
+_STEP_PLACEHOLDER = re.compile(r"\{step:([^{}]+)\}")
+# PLC setpoints are given to at most 6 decimals (a converted unit would give more).
+SETPOINT_QUANTUM = Decimal("0.000001")
+
+
+def _resolve(ref: str, step_ids: list[str]) -> list[str]:
+    parts = ref.split("/")
+    return [s for s in step_ids if s.split("/")[-len(parts):] == parts]
+
+
+def _limits(limits: RecipeLimits | None, unit: str | None) -> Limits | None:
+    """Limits in `unit` (converted when written in another unit), as decimal strings."""
+    if limits is None:
+        return None
+    if unit is None or unit == limits.unit:
+        return Limits(_text(limits.low), _text(limits.high), limits.unit)
+    low, high = (units.convert(v, limits.unit, unit) for v in (limits.low, limits.high))
+    return Limits(_text(low.normalize()), _text(high.normalize()), unit)
+
+
+def _tolerance_text(charge: MaterialCharge) -> str:
+    if charge.tolerance_percent is not None:
+        return f"+/-{charge.tolerance_percent} %"
+    return f"+/-{charge.tolerance_absolute} {charge.unit}"
 
 
 def _duration_text(seconds: int) -> str:
@@ -284,7 +509,15 @@ _BUILDERS: dict[type[Phase], tuple[str, _Builder]] = {
     WeighPhase: (WEIGH, _Context.weigh),
     MixPhase: (MIX, _Context.mix),
     CheckPhase: (CHECK, _Context.check),
+    EntryPhase: (CHECK, _Context.entry),
     InstructionPhase: (INSTRUCTION, _Context.instruction),
+    TimerPhase: (TIMER, _Context.timer),
+    PlcSetPhase: (PLC_SET, _Context.plc_set),
+    PlcReadPhase: (PLC_READ, _Context.plc_read),
+    PickPhase: (PICK, _Context.pick),
+    CalcPhase: (CALC, _Context.calc),
+    LabelPhase: (LABEL, _Context.label),
+    SignoffPhase: (SIGNOFF, _Context.signoff),
 }
 
 

@@ -249,12 +249,14 @@ def _logic_lines(flow: Flow | None) -> list[str]:
     lines = []
     steps = ", ".join(_step_ids(flow))
     if flow.when is not None:
-        lines.append(f"{steps} only when {_test_text(flow.when)}")
+        instead = [s for other in flow.otherwise for s in _step_ids(other)]
+        otherwise = f", otherwise {', '.join(instead)}" if instead else ""
+        lines.append(f"{steps} only when {_test_text(flow.when)}{otherwise}")
     if flow.kind == "parallel":
         lines.append("parallel: " + " | ".join(", ".join(_step_ids(c)) for c in flow.children))
     if flow.kind == "repeat" and flow.until is not None:
         lines.append(f"repeat {steps} until {_test_text(flow.until)}, at most {flow.at_most} times")
-    for child in flow.children:
+    for child in (*flow.children, *flow.otherwise):
         lines += _logic_lines(child)
     return lines
 

@@ -10,6 +10,7 @@ a phase) or a block:
         at_most: 3
         phases: [item, ...]                  # the level's own list key
     - when: {step: lod, above: 1.5}          # on any element or block: run it only if ...
+      otherwise: [item, ...]                 # ... else run these items (same level) instead
 
 This module walks a loaded tree (valid or not, so it is written defensively) into a
 `Node` tree that keeps where each thing is written. The semantic checks and the model
@@ -27,7 +28,7 @@ from recipes.errors import RecipePath
 
 # The list key of each level, from the top.
 LEVELS = ("unit_procedures", "operations", "phases")
-PARALLEL_KEY, REPEAT_KEY, WHEN_KEY = "parallel", "repeat", "when"
+PARALLEL_KEY, REPEAT_KEY, WHEN_KEY, OTHERWISE_KEY = "parallel", "repeat", "when", "otherwise"
 
 # Node kinds (the plan's flow kinds, plus `repeat` for the YAML's bounded loop).
 STEP, SEQUENCE, PARALLEL, REPEAT = "step", "sequence", "parallel", "repeat"
@@ -56,9 +57,18 @@ class Node:
     when: Cond | None = None
     until: Cond | None = None
     at_most: int | None = None
+    # Run instead of this node when `when` does not hold.
+    otherwise: list[Node] = field(default_factory=list)
 
     def steps(self) -> Iterator[Node]:
-        """Every step node under (and including) this node, in written order."""
+        """Every step node under (and including) this node, in written order (a node's
+        `otherwise` items after it)."""
+        yield from self.guarded_steps()
+        for child in self.otherwise:
+            yield from child.steps()
+
+    def guarded_steps(self) -> Iterator[Node]:
+        """The steps this node runs when its condition holds (not its `otherwise`)."""
         if self.kind == STEP:
             yield self
         for child in self.children:
@@ -94,6 +104,10 @@ def _collect(items: list[Any], level: int, base: RecipePath, found: list[Any]) -
                 _collect(inner, level, (*path, REPEAT_KEY, LEVELS[level]), found)
         elif PARALLEL_KEY not in item:
             found.append((path, item))
+        # Items run instead of this one when its condition does not hold: same level.
+        otherwise = item.get(OTHERWISE_KEY)
+        if isinstance(otherwise, list):
+            _collect(otherwise, level, (*path, OTHERWISE_KEY), found)
 
 
 def _sequence(container: Any, level: int, base: RecipePath, prefix: tuple[str, ...]) -> Node:
@@ -114,6 +128,13 @@ def _items(items: list[Any], level: int, base: RecipePath, prefix: tuple[str, ..
 
 
 def _item(item: Any, level: int, path: RecipePath, prefix: tuple[str, ...]) -> Node | None:
+    node = _element(item, level, path, prefix)
+    if node is not None and isinstance(item.get(OTHERWISE_KEY), list):
+        node.otherwise = _items(item[OTHERWISE_KEY], level, (*path, OTHERWISE_KEY), prefix)
+    return node
+
+
+def _element(item: Any, level: int, path: RecipePath, prefix: tuple[str, ...]) -> Node | None:
     if not isinstance(item, Mapping):
         return None
     when = _cond(item, WHEN_KEY, path)

@@ -13,7 +13,7 @@ phase once in written order; `Procedure.flow` says how they run when the recipe 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -71,6 +71,8 @@ class MaterialInput:
     unit: str
     tolerance: Tolerance
     scaled: bool = True
+    # Warehouse status a lot must have to be dispensed.
+    lot_status: str = "released"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Parameter:
     value: Decimal
     unit: str
     scaled: bool = False
+    min: Decimal | None = None
+    max: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,24 @@ class Formula:
 
 
 @dataclass(frozen=True)
+class Range:
+    min: Decimal
+    max: Decimal
+    unit: str
+
+
+@dataclass(frozen=True)
 class EquipmentRole:
     role: str
     equipment_class: str
     description: str = ""
+    # What the bound equipment must cover and resolve (resolution in the range's unit).
+    range: Range | None = None
+    resolution: Decimal | None = None
+    # Preconditions checked when a batch binds equipment to the role.
+    calibrated: bool = True
+    clean: bool = True
+    max_hours_since_cleaning: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +145,10 @@ class Phase:
     equipment: str | None = None
     # Signature policy: a second person with this role verifies the step (four-eyes).
     verify_role: str | None = None
+    # Who performs the phase and what their signature means (`sign:`); None: the default,
+    # an operator who signs "performed".
+    perform_role: str | None = None
+    sign_meaning: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +156,8 @@ class WeighPhase(Phase):
     type: ClassVar[str] = "weigh"
     material: str
     equipment: str
+    # The step id of the calc phase whose result is the target (`target: {calc: ...}`).
+    target_calc: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +182,20 @@ class CheckPhase(Phase):
     limits: Limits
     # Exception policy for a result outside the limits: warn, hold or abort.
     on_fail: str = "warn"
+    alert_limits: Limits | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryPhase(Phase):
+    """Data entry: a typed value; `limits` are action limits, `alert_limits` alert limits."""
+
+    type: ClassVar[str] = "entry"
+    label: str
+    value_type: str = "decimal"
+    unit: str | None = None
+    limits: Limits | None = None
+    alert_limits: Limits | None = None
+    on_fail: str = "warn"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,9 +204,76 @@ class InstructionPhase(Phase):
     instruction: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class TimerPhase(Phase):
+    """A hold time: parameter ids of the minimum and (optional) maximum duration."""
+
+    type: ClassVar[str] = "timer"
+    min_duration: str
+    max_duration: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlcSetPhase(Phase):
+    """Write a setpoint (a parameter id, or a number in `unit`) to a PLC tag."""
+
+    type: ClassVar[str] = "plc_set"
+    equipment: str
+    tag: str
+    setpoint: str | Decimal
+    unit: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlcReadPhase(Phase):
+    type: ClassVar[str] = "plc_read"
+    equipment: str
+    tag: str
+    unit: str
+    label: str | None = None
+    limits: Limits | None = None
+    alert_limits: Limits | None = None
+    on_fail: str = "warn"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PickPhase(Phase):
+    """Pick a lot of a formula input from the warehouse."""
+
+    type: ClassVar[str] = "pick"
+    material: str
+    target_calc: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalcPhase(Phase):
+    type: ClassVar[str] = "calc"
+    expression: str
+    unit: str
+    decimals: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelPhase(Phase):
+    type: ClassVar[str] = "label"
+    # As written; placeholders {step:<ref>} are resolved to full step ids when compiled.
+    template: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignoffPhase(Phase):
+    type: ClassVar[str] = "signoff"
+    role: str
+    meaning: str
+
+
 PHASE_TYPES: dict[str, type[Phase]] = {
-    cls.type: cls for cls in (WeighPhase, MixPhase, CheckPhase, InstructionPhase)
-}
+    cls.type: cls
+    for cls in (
+        WeighPhase, MixPhase, CheckPhase, EntryPhase, InstructionPhase, TimerPhase,
+        PlcSetPhase, PlcReadPhase, PickPhase, CalcPhase, LabelPhase, SignoffPhase,
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -218,6 +323,8 @@ class Flow:
     when: Test | None = None
     until: Test | None = None
     at_most: int = 1
+    # Run instead when `when` does not hold.
+    otherwise: tuple[Flow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,7 +336,7 @@ class Procedure:
     flow: Flow | None = None
 
     def steps(self) -> Iterator[Step]:
-        """Phases in execution order (serial for language version 1)."""
+        """Every phase once, in written order (blocks and `otherwise` lists flattened)."""
         for up in self.unit_procedures:
             for op in up.operations:
                 for phase in op.phases:
@@ -276,10 +383,7 @@ def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -
             outputs=tuple(_output(o) for o in formula.get("outputs", ())),
             parameters=tuple(_parameter(p) for p in formula.get("parameters", ())),
         ),
-        equipment=tuple(
-            EquipmentRole(e["role"], e["class"], e.get("description", ""))
-            for e in tree["equipment"]
-        ),
+        equipment=tuple(_equipment(e) for e in tree["equipment"]),
         procedure=_procedure(tree["procedure"]),
         source=source,
         source_text=text,
@@ -291,6 +395,25 @@ def build_recipe(tree: Mapping[str, Any], text: str, source: str, sha256: str) -
 
 def _decimal(value: int | Decimal) -> Decimal:
     return Decimal(value)
+
+
+def _optional(node: Mapping[str, Any], key: str) -> Decimal | None:
+    return _decimal(node[key]) if key in node else None
+
+
+def _equipment(e: Mapping[str, Any]) -> EquipmentRole:
+    span = e.get("range")
+    pre = e.get("preconditions", {})
+    return EquipmentRole(
+        role=e["role"],
+        equipment_class=e["class"],
+        description=e.get("description", ""),
+        range=Range(_decimal(span["min"]), _decimal(span["max"]), span["unit"]) if span else None,
+        resolution=_optional(e, "resolution"),
+        calibrated=pre.get("calibrated", True),
+        clean=pre.get("clean", True),
+        max_hours_since_cleaning=pre.get("max_hours_since_cleaning"),
+    )
 
 
 def _header(h: Mapping[str, Any]) -> Header:
@@ -324,6 +447,7 @@ def _input(i: Mapping[str, Any]) -> MaterialInput:
         unit=i["unit"],
         tolerance=tolerance,
         scaled=i.get("scaled", True),
+        lot_status=i.get("lot_status", "released"),
     )
 
 
@@ -334,14 +458,33 @@ def _output(o: Mapping[str, Any]) -> MaterialOutput:
 
 
 def _parameter(p: Mapping[str, Any]) -> Parameter:
-    return Parameter(p["id"], p["name"], _decimal(p["value"]), p["unit"], p.get("scaled", False))
+    return Parameter(
+        p["id"], p["name"], _decimal(p["value"]), p["unit"], p.get("scaled", False),
+        _optional(p, "min"), _optional(p, "max"),
+    )
 
 
 def _procedure(tree: Mapping[str, Any]) -> Procedure:
     ups = tuple(_unit_procedure(u) for _, u in written.elements(tree, 0, ()))
     step_ids = [f"{u.id}/{o.id}/{p.id}" for u in ups for o in u.operations for p in o.phases]
+    # References between phases (computed targets) resolve to full step ids.
+    ups = tuple(
+        replace(u, operations=tuple(
+            replace(o, phases=tuple(_resolved(p, step_ids) for p in o.phases))
+            for o in u.operations
+        ))
+        for u in ups
+    )
     flow = _flow(written.procedure_flow(tree), step_ids)
     return Procedure(ups, flow if _uses_logic(flow) else None)
+
+
+def _resolved(phase: Phase, step_ids: list[str]) -> Phase:
+    target = getattr(phase, "target_calc", None)
+    if target is None:
+        return phase
+    (step_id,) = written.resolve(target, step_ids)  # validated: exactly one match
+    return replace(phase, target_calc=step_id)
 
 
 def _flow(node: written.Node, step_ids: list[str]) -> Flow:
@@ -353,6 +496,7 @@ def _flow(node: written.Node, step_ids: list[str]) -> Flow:
         when=_test(node.when, step_ids),
         until=_test(node.until, step_ids),
         at_most=node.at_most or 1,
+        otherwise=tuple(_flow(c, step_ids) for c in node.otherwise),
     )
 
 
@@ -392,13 +536,24 @@ def _operation(o: Mapping[str, Any]) -> Operation:
 
 
 def _phase(p: Mapping[str, Any]) -> Phase:
-    # `when` belongs to the flow (Procedure.flow), not to the phase.
-    fields: dict[str, Any] = {k: v for k, v in p.items() if k not in ("type", "when", "verify")}
+    # `when` and `otherwise` belong to the flow (Procedure.flow), not to the phase.
+    skip = ("type", "when", "otherwise", "verify", "sign", "target")
+    fields: dict[str, Any] = {k: v for k, v in p.items() if k not in skip}
     if "verify" in p:
         fields["verify_role"] = p["verify"]["role"]
-    if "limits" in fields:
-        limits = fields["limits"]
-        fields["limits"] = Limits(_decimal(limits["low"]), _decimal(limits["high"]), limits["unit"])
+    if "sign" in p:
+        fields["perform_role"] = p["sign"]["role"]
+        fields["sign_meaning"] = p["sign"].get("meaning", "performed")
+    if "target" in p:
+        fields["target_calc"] = p["target"]["calc"]  # resolved to a step id by _procedure
+    for key in ("limits", "alert_limits"):
+        if key in fields:
+            limits = fields[key]
+            fields[key] = Limits(
+                _decimal(limits["low"]), _decimal(limits["high"]), limits["unit"]
+            )
+    if isinstance(fields.get("setpoint"), int):
+        fields["setpoint"] = _decimal(fields["setpoint"])
     return PHASE_TYPES[p["type"]](**fields)
 
 

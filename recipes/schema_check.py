@@ -63,9 +63,11 @@ def _explain(error: ValidationError, tree: Any) -> Iterator[Finding]:
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        for key in instance:
-            if key not in allowed:
-                yield (*path, key), _unknown_key(key, allowed)
+        unknown = [key for key in instance if key not in allowed]
+        for index, key in enumerate(unknown):
+            # Suggestions cost a fuzzy match each; a flood of unknown keys gets them for the
+            # first few only, so a hostile file is still answered at once.
+            yield (*path, key), _unknown_key(key, allowed, suggest=index < _MAX_SUGGESTIONS)
     elif kind == "required":
         for key in value:
             if isinstance(instance, Mapping) and key not in instance:
@@ -79,6 +81,8 @@ def _explain(error: ValidationError, tree: Any) -> Iterator[Finding]:
             for key in needed if isinstance(needed, list) else ():
                 if trigger in instance and key not in instance:
                     yield path, f"'{trigger}' needs '{key}' next to it; add {key}: ..."
+    elif kind == "pattern" and instance == "" and "minLength" in schema:
+        return  # 'must not be empty' says it (minLength)
     elif kind == "anyOf" and all(set(s) == {"required"} for s in value):
         keys = [k for s in value for k in s["required"]]
         yield path, "needs one of " + " or ".join(f"'{k}'" for k in keys)
@@ -99,7 +103,7 @@ def _simple_message(error: ValidationError, schema: Mapping[str, Any]) -> str:
             _did_you_mean(str(instance), [str(v) for v in value])
         )
     if kind == "pattern":
-        return f"'{instance}' is not written correctly; expected {_lower_first(schema)}"
+        return f"'{instance}' is not written correctly; expected {_without_types(schema)}"
     if kind == "minLength":
         return "must not be empty"
     if kind == "maxLength":
@@ -190,8 +194,12 @@ def _number_text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    return f"unknown key '{key}'{_did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}"
+_MAX_SUGGESTIONS = 50
+
+
+def _unknown_key(key: str, allowed: list[str], suggest: bool = True) -> str:
+    hint = _did_you_mean(key, allowed) if suggest else ""
+    return f"unknown key '{key}'{hint}; allowed here: {', '.join(allowed)}"
 
 
 def _missing_key(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
@@ -217,9 +225,20 @@ def _misplaced_key(key: str, error: ValidationError, parent: Any) -> str:
 
 def _phase_property_description(key: str) -> str:
     prop = recipe_schema()["definitions"]["phase"]["properties"].get(key, {})
-    text = _lower_first(prop)
+    return _without_types(prop)
+
+
+def _without_types(schema: Mapping[str, Any]) -> str:
+    text = _lower_first(schema)
+    # "weigh, pick: code of ..." names the phase types the key applies to; drop that part.
     head, sep, rest = text.partition(": ")
-    return rest if sep and head in ("weigh", "mix", "check", "instruction") else text
+    types = set(prop_types()) if sep else set()
+    return rest if sep and all(t.strip() in types for t in head.split(",")) else text
+
+
+def prop_types() -> list[str]:
+    """The phase types of the recipe language, from the schema."""
+    return list(recipe_schema()["definitions"]["phase"]["properties"]["type"]["enum"])
 
 
 def _lower_first(schema: Mapping[str, Any]) -> str:

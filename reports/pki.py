@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 ROOT_FILE = "root.pem"
 SIGNER_FILE = "signer.p12"
+TSA_ROOT_FILE = "tsa-root.pem"
+TSA_FILE = "tsa.p12"
 _LOCK_FILE = ".pki.lock"
 _SECRET_MODE = 0o600
 
@@ -52,6 +54,36 @@ class SigningIdentity:
     root_cert: Path
     signer_p12: Path
     # Excluded from repr so that logging an identity never prints the passphrase.
+    passphrase: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Pkcs11Identity:
+    """A signing key that never leaves a PKCS#11 token (HSM, smart card, SoftHSM).
+
+    `module` is the token's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so),
+    `token_label` selects the token, `key_label` the key and its certificate (same label,
+    or `cert_label`). `root_cert` is the site root the certificate chains to.
+    """
+
+    module: Path
+    token_label: str
+    key_label: str
+    root_cert: Path
+    pin: str = field(repr=False)
+    cert_label: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalTsa:
+    """The development PKI's timestamp authority: its certificate and key, and its root.
+
+    Used in-process (no network): it proves nothing beyond this machine's clock, so it
+    is for development and demonstrations; production points at a real TSA by URL.
+    """
+
+    root_cert: Path
+    tsa_p12: Path
     passphrase: bytes = field(repr=False)
 
 
@@ -104,6 +136,106 @@ def ensure_signing_identity(
         _generate(identity, organisation)
         log.info("created demo signing identity in %s", pki_dir)
     return identity
+
+
+def ensure_local_tsa(
+    pki_dir: Path, passphrase: bytes, organisation: str = "ebr demo site"
+) -> LocalTsa:
+    """Return the development TSA under `pki_dir`, creating it on first use.
+
+    A root of its own (tsa-root.pem; its key is discarded once it has issued the TSA
+    certificate) and tsa.p12 holding the timestamping key. Safe against concurrent first
+    calls, like the signing identity.
+    """
+    if not passphrase:
+        raise SigningIdentityError("the TSA passphrase is empty; configure a non-empty one")
+    pki_dir = Path(pki_dir)
+    pki_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tsa = LocalTsa(pki_dir / TSA_ROOT_FILE, pki_dir / TSA_FILE, passphrase)
+    with _locked(pki_dir / _LOCK_FILE):
+        have_root, have_key = tsa.root_cert.exists(), tsa.tsa_p12.exists()
+        if have_root and have_key:
+            return tsa
+        if have_root or have_key:
+            raise SigningIdentityError(
+                f"{pki_dir} holds only one of {TSA_ROOT_FILE} and {TSA_FILE}; restore the "
+                "other from backup or remove both to create a new development TSA"
+            )
+        _generate_tsa(tsa, organisation)
+        log.info("created development timestamp authority in %s", pki_dir)
+    return tsa
+
+
+def load_tsa_material(tsa: LocalTsa) -> SignerMaterial:
+    """The TSA's key and certificate (cached like the signer's)."""
+    return load_signer_material(
+        SigningIdentity(root_cert=tsa.root_cert, signer_p12=tsa.tsa_p12, passphrase=tsa.passphrase)
+    )
+
+
+def _generate_tsa(tsa: LocalTsa, organisation: str) -> None:
+    now = dt.datetime.now(dt.UTC) - _BACKDATE
+    root_key = _new_key()
+    root_name = _name(f"{organisation} development TSA root", organisation)
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now)
+        .not_valid_after(now + _ROOT_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    tsa_key = _new_key()
+    tsa_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{organisation} development timestamp authority", organisation))
+        .issuer_name(root_name)
+        .public_key(tsa_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now)
+        .not_valid_after(now + _SIGNER_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # RFC 3161 2.3: exactly this extended key usage, marked critical.
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    p12 = pkcs12.serialize_key_and_certificates(
+        name=b"ebr development TSA",
+        key=tsa_key,
+        cert=tsa_cert,
+        cas=[root_cert],
+        encryption_algorithm=serialization.BestAvailableEncryption(tsa.passphrase),
+    )
+    _write_atomically(tsa.tsa_p12, p12, mode=_SECRET_MODE)
+    _write_atomically(
+        tsa.root_cert, root_cert.public_bytes(serialization.Encoding.PEM), mode=_SECRET_MODE
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def load_signer_material(identity: SigningIdentity) -> SignerMaterial:

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from weasyprint import HTML, Attachment
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from reports import timefmt, view
 from reports.contract import RECIPE_ATTACHMENT, RECORD_ATTACHMENT, RECORD_FORMAT
 from reports.errors import RenderError, require_worker_thread
 from reports.publish import sha256_hex
@@ -240,237 +241,32 @@ def _environment() -> jinja2.Environment:
 
 
 def _view(record: Mapping[str, Any], record_json: bytes, recipe_yaml: str) -> dict[str, Any]:
-    batch = record["batch"]
-    audit = [_audit_view(index, entry) for index, entry in enumerate(record["audit"], start=1)]
-    steps = [_step_view(number, step) for number, step in enumerate(record["steps"], start=1)]
-    by_id = {step["step_id"]: step for step in steps}
-    # Comments and device faults are audit events naming a step: show them in the step too,
-    # so a reader of the step sees everything said about it without the appendix.
-    for entry in audit:
-        step = by_id.get(entry["step_ref"] or "")
-        if step is not None and entry["kind"] in ("COMMENT", "DEVICE FAULT"):
-            step["events"].append(entry)
+    time_zone = _time_zone(record)
     generated = _generated_at(record)
-    state = str(batch.get("state") or "")
+    context = view.build(record, time_zone)
+    registered = {str(e.get("equipment_id")): e for e in context["equipment_register"]}
+    for step in context["steps"]:
+        device_id = (step["device"] or {}).get("equipment_id") or step["equipment_id"]
+        entry = registered.get(str(device_id)) if device_id else None
+        used_on = (step["device"] or {}).get("read_at") or (step["signature"] or {}).get(
+            "signed_at"
+        )
+        step["calibration"] = view.calibration_text(entry, used_on) if entry else None
+        step["register_entry"] = entry
     return {
-        "record_format": record["format"],
-        "batch": batch,
-        "equipment": sorted((str(k), v) for k, v in (batch.get("equipment") or {}).items()),
-        "steps": steps,
-        "exceptions": _exceptions(steps, audit, by_id),
-        "failed_count": sum(1 for s in steps if s["failed"]),
-        "altered_count": sum(1 for s in steps if s["altered"]),
-        "release": record["release"],
-        "release_reason": _release_reason(record, audit),
-        "cover": _cover(state, record["release"], audit),
-        "audit": audit,
-        "generated_at": record["generated_at"],
+        **context,
         "generated_at_w3c": generated.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "record_sha256": sha256_hex(record_json),
         "recipe_yaml_sha256": sha256_hex(recipe_yaml.encode("utf-8")),
+        "recipe_yaml_bytes": len(recipe_yaml.encode("utf-8")),
         "stylesheet_url": ASSET_SCHEME + _STYLESHEET,
     }
 
 
-def _step_view(number: int, step: Mapping[str, Any]) -> dict[str, Any]:
-    values = step.get("values") or {}
-    return {
-        "number": number,
-        "anchor": f"step-{number}",
-        "step_id": step["step_id"],
-        "kind": step["kind"],
-        "title": step["title"],
-        "instruction": step["instruction"],
-        "unit_procedure": step["unit_procedure"],
-        "operation": step["operation"],
-        "result": step["result"],
-        "failed": step["result"] == "fail",
-        # Only an explicit False is an alteration: records from before the field existed
-        # carry no verdict, and printing them as ALTERED would be a false accusation.
-        "altered": step.get("signature_verified") is False,
-        "readings": _readings(values),
-        "unit": step.get("unit"),
-        "limits": step.get("limits"),
-        "device": step.get("device"),
-        "comment": (step.get("comment") or "").strip(),
-        "signature": step.get("signature"),
-        "events": [],
-    }
-
-
-# Audit actions that a reviewer must see on page 2, and how the summary names them.
-_EVENT_KINDS = {
-    "comment.added": "COMMENT",
-    "batch.held": "HOLD",
-    "batch.running": "RESTART",
-    "batch.aborted": "ABORT",
-    "batch.rejected": "REJECTED",
-}
-# Order of the summary: what undermines the record first, then what happened to product.
-_EXCEPTION_ORDER = (
-    "ALTERED",
-    "FAILED",
-    "ABORT",
-    "REJECTED",
-    "HOLD",
-    "DEVICE FAULT",
-    "RESTART",
-    "COMMENT",
-)
-
-
-def _audit_view(index: int, entry: Mapping[str, Any]) -> dict[str, Any]:
-    action = str(entry["action"])
-    detail = _detail(entry["detail"])
-    kind = _EVENT_KINDS.get(action)
-    if kind is None and action.startswith("mix.failed"):
-        kind = "DEVICE FAULT"
-    step_ref = detail.get("step") if isinstance(detail.get("step"), str) else None
-    return {
-        "number": index,
-        "anchor": f"audit-{index}",
-        "at": entry["at"],
-        "actor": entry["actor"],
-        "action": action,
-        "subject": entry["subject"],
-        "detail": entry["detail"],
-        "fields": detail,
-        "kind": kind,
-        "step_ref": step_ref,
-        "text": _event_text(kind, detail),
-    }
-
-
-def _detail(raw: object) -> dict[str, Any]:
-    """The audit detail as a dict: the store keeps JSON text, older records free text."""
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if isinstance(raw, str) and raw.startswith("{"):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
-def _event_text(kind: str | None, detail: Mapping[str, Any]) -> str:
-    if kind == "COMMENT":
-        return str(detail.get("comment", ""))
-    if kind == "DEVICE FAULT":
-        return str(detail.get("error", ""))
-    if kind in ("HOLD", "RESTART", "ABORT", "REJECTED"):
-        return str(detail.get("reason", ""))
-    return ""
-
-
-def _exceptions(
-    steps: list[dict[str, Any]], audit: list[dict[str, Any]], by_id: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for step in steps:
-        where = f"Step {step['number']}: {step['title']}"
-        if step["altered"]:
-            rows.append(
-                _row(
-                    "ALTERED",
-                    where,
-                    "stored data no longer matches its signature",
-                    None,
-                    step["anchor"],
-                )
-            )
-        if step["failed"]:
-            rows.append(_row("FAILED", where, _values_text(step), None, step["anchor"]))
-        if step["comment"]:
-            rows.append(_row("COMMENT", where, step["comment"], None, step["anchor"]))
-    for entry in audit:
-        if entry["kind"] is None:
-            continue
-        step = by_id.get(entry["step_ref"] or "")
-        where = f"Step {step['number']}: {step['title']}" if step else "Batch"
-        when = _format_time(entry["at"]) if entry["at"] else "time not recorded"
-        who = f"{entry['actor']}, {when}"
-        # Link to the step when the event concerns one (its comments are shown there),
-        # otherwise to the event's row in the audit-trail appendix.
-        target = step["anchor"] if step else entry["anchor"]
-        rows.append(_row(entry["kind"], where, entry["text"], who, target))
-    return sorted(rows, key=lambda row: _EXCEPTION_ORDER.index(row["kind"]))
-
-
-def _row(kind: str, where: str, text: str, who: str | None, anchor: str) -> dict[str, Any]:
-    return {"kind": kind, "where": where, "text": text, "who": who, "anchor": anchor}
-
-
-def _values_text(step: Mapping[str, Any]) -> str:
-    parts = [
-        f"{name}: {value}{' ' + unit if unit else ''}" for name, value, unit in step["readings"]
-    ]
-    limits = step.get("limits")
-    if limits:
-        parts.append(f"limits {limits['low']} to {limits['high']} {limits['unit']}")
-    return "; ".join(parts) or "result fail"
-
-
-def _release_reason(record: Mapping[str, Any], audit: list[dict[str, Any]]) -> str:
-    """The disposition's reason: the record's own, else the one in its audit entry."""
-    release = record.get("release") or {}
-    reason = str(release.get("reason") or "")
-    if reason:
-        return reason
-    decision = release.get("decision")
-    for entry in reversed(audit):
-        if decision and entry["action"] == f"batch.{decision}":
-            return str(entry["fields"].get("reason", ""))
-    return ""
-
-
-def _cover(
-    state: str, release: Mapping[str, Any] | None, audit: list[dict[str, Any]]
-) -> dict[str, str]:
-    """The cover banner: one word for the outcome and one sentence on what it means."""
-    if state == "released":
-        return {
-            "css": "released",
-            "word": "RELEASED",
-            "sentence": "QA has signed the release of this batch.",
-        }
-    if state == "rejected":
-        return {
-            "css": "rejected",
-            "word": "REJECTED",
-            "sentence": "QA has rejected this batch: the product must not be released.",
-        }
-    if state == "aborted":
-        reason = next((e["text"] for e in reversed(audit) if e["kind"] == "ABORT"), "")
-        tail = f" Reason: {reason}" if reason else ""
-        return {
-            "css": "aborted",
-            "word": "ABORTED",
-            "sentence": "Execution was stopped before completion; the product must not "
-            f"be released.{tail}",
-        }
-    return {
-        "css": "open",
-        "word": f"NOT RELEASED ({state.upper() or 'UNKNOWN'})",
-        "sentence": "No disposition has been signed; this is not a final record.",
-    }
-
-
-def _readings(values: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(label, value, unit) rows: the record's `unit` belongs to its `value` only."""
-    unit = str(values.get("unit") or "")
-    rows = []
-    for name, value in values.items():
-        if name in ("unit", "comment"):
-            continue
-        rows.append((_label(name), str(value), unit if name == "value" else ""))
-    return rows
-
-
-def _label(key: object) -> str:
-    text = str(key).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+def _time_zone(record: Mapping[str, Any]) -> str:
+    site = record.get("site")
+    name = site.get("time_zone") if isinstance(site, Mapping) else None
+    return str(name or "UTC")
 
 
 def _generated_at(record: Mapping[str, Any]) -> dt.datetime:
@@ -485,25 +281,19 @@ def _generated_at(record: Mapping[str, Any]) -> dt.datetime:
 
 
 def _parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+    return timefmt.parse(value)
 
 
-def _format_time(value: object) -> str | Markup:
-    """Timestamp as `2026-11-21 22:31:02 UTC+00:00`: local time of the event, offset explicit."""
+@jinja2.pass_context
+def _format_time(context: jinja2.runtime.Context, value: object) -> str | Markup:
+    """A recorded moment in the site's time zone, with the zone and its UTC offset."""
     if value is None or value == "":
         return Markup("&mdash;")
     parsed = _parse_time(value)
     if parsed is None:
         # Print what was recorded rather than hide it; the offset is missing or it is garbled.
         return f"{value} (no UTC offset recorded)"
-    offset = parsed.strftime("%z")
-    return f"{parsed:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:]}"
+    return timefmt.format_local(parsed, context.get("time_zone") or "UTC")
 
 
 # --- record contract check ----------------------------------------------------------------
@@ -563,6 +353,10 @@ def _check_record(record: object) -> None:
         problems.append(
             f"record.format is {record['format']!r}; this renderer handles {RECORD_FORMAT}"
         )
+    try:
+        timefmt.zone(_time_zone(record))
+    except timefmt.UnknownTimeZone as exc:
+        problems.append(f"site.time_zone: {exc}")
     if "batch" in record:
         problems += _check_object(record["batch"], _BATCH_KEYS, "batch")
     for index, step in enumerate(_list(record, "steps", problems)):

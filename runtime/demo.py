@@ -49,6 +49,10 @@ class Session:
         return cls(http, role)
 
     @property
+    def username(self) -> str:
+        return demo_user(self.role).username
+
+    @property
     def password(self) -> str:
         return demo_user(self.role).password
 
@@ -86,6 +90,14 @@ def run_demo(settings: Settings, say=print) -> Path:  # type: ignore[no-untyped-
 
 
 def _drive(settings: Settings, say) -> Path:  # type: ignore[no-untyped-def]
+    batch_id = "DEMO-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    start_batch(settings, batch_id, say)
+    perform_steps(settings, batch_id, say)
+    return release_and_verify(settings, batch_id, say)
+
+
+def start_batch(settings: Settings, batch_id: str, say=print) -> None:  # type: ignore[no-untyped-def]
+    """Approve the example recipe if needed (approver) and start `batch_id` (supervisor)."""
     base = settings.api_url
     approver = Session.login(base, "approver")
     recipe = next(
@@ -97,30 +109,53 @@ def _drive(settings: Settings, say) -> Path:  # type: ignore[no-untyped-def]
         raise DemoError(f"Recipe {RECIPE_ID} {RECIPE_VERSION} is not loaded: run `ebr up` once.")
     if recipe["status"] != "approved":
         approver.post(f"/api/v1/recipes/{RECIPE_ID}/versions/{RECIPE_VERSION}/approve",
-                      {"password": approver.password})
+                      {"username": approver.username, "password": approver.password})
         say(f"Approved recipe {RECIPE_ID} {RECIPE_VERSION} (e-signature: approver).")
 
     supervisor = Session.login(base, "supervisor")
-    batch_id = "DEMO-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     started = supervisor.post("/api/v1/batches", {
         "batch_id": batch_id, "recipe_id": RECIPE_ID, "version": RECIPE_VERSION,
     })
     say(f"Started batch {batch_id}: {len(started['steps'])} steps, equipment "
         f"{started['equipment']}.")
 
-    operator = Session.login(base, "operator")
+
+def perform_steps(  # type: ignore[no-untyped-def]
+    settings: Settings, batch_id: str, say=print, max_steps: int | None = None
+) -> int:
+    """Perform the batch's steps as the operator (at most `max_steps`); returns how many."""
+    operator = Session.login(settings.api_url, "operator")
     scale = ScaleControl(_devices(settings)["scale_control"])
-    while True:
+    done = 0
+    idle_since: float | None = None
+    while max_steps is None or done < max_steps:
         batch = operator.get(f"/api/v1/batches/{batch_id}")
-        step_id = batch["execution"]["current_step_id"]
+        execution = batch["execution"]
+        step_id = execution["current_step_id"]
         if step_id is None:
-            break
+            if execution["state"] != "running":
+                break
+            # Running with no operator step: the procedure is moving on, or the batch is
+            # doing a step itself (a device phase, a calculation). Wait for the next one.
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 120:
+                raise DemoError(f"Batch {batch_id} has waited 120 s with no step to perform.")
+            time.sleep(0.3)
+            continue
+        idle_since = None
         step = next(s for s in batch["plan"]["steps"] if s["step_id"] == step_id)
         _perform(operator, scale, batch_id, step, say)
+        done += 1
+    return done
 
-    qa = Session.login(base, "qa")
+
+def release_and_verify(settings: Settings, batch_id: str, say=print) -> Path:  # type: ignore[no-untyped-def]
+    """QA releases the batch; the signed eBMR is downloaded and verified; returns its path."""
+    qa = Session.login(settings.api_url, "qa")
+    wait_until_complete(qa, batch_id)
     qa.post(f"/api/v1/batches/{batch_id}/release",
-            {"password": qa.password, "decision": "released"}, key=f"{batch_id}-release")
+            {"username": qa.username, "password": qa.password, "decision": "released"},
+            key=f"{batch_id}-release")
     say(f"QA released {batch_id} (e-signature: qa).")
     report = _wait_for_report(qa, batch_id)
     pdf = qa.http.get(f"/api/v1/batches/{batch_id}/report.pdf")
@@ -137,7 +172,7 @@ def _drive(settings: Settings, say) -> Path:  # type: ignore[no-untyped-def]
 def _perform(operator: Session, scale: ScaleControl, batch_id: str, step: dict[str, Any],
              say) -> None:  # type: ignore[no-untyped-def]
     url = f"/api/v1/batches/{batch_id}/steps/{step['step_id']}"
-    body: dict[str, Any] = {"password": operator.password}
+    body: dict[str, Any] = {"username": operator.username, "password": operator.password}
     kind = step["kind"]
     if kind == "weigh":
         material = step["material"]
@@ -161,6 +196,16 @@ def _perform(operator: Session, scale: ScaleControl, batch_id: str, step: dict[s
     outcome = _complete(operator, url, body, key=f"{batch_id}-{step['step_id']}")
     say(f"    signed 'performed' by operator, result {outcome['result']}, "
         f"sha256 {outcome['content_sha256'][:12]}…")
+
+
+def wait_until_complete(session: Session, batch_id: str, timeout_s: float = 60) -> None:
+    """After the last step the batch finishes writing its record before it shows complete
+    (a second or so); QA releases only a complete batch."""
+    deadline = time.monotonic() + timeout_s
+    while session.get(f"/api/v1/batches/{batch_id}")["execution"]["state"] == "running":
+        if time.monotonic() > deadline:
+            raise DemoError(f"Batch {batch_id} did not complete within {timeout_s:.0f} s.")
+        time.sleep(0.3)
 
 
 def _wait_for_mix(operator: Session, batch_id: str, timeout_s: float = 600) -> None:

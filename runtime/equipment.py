@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from devices.mixer_tags import MIXER_TAGS, Tag
-from devices.modbus_plc import MixerPlc, PlcSettings
-from devices.mtsics import MtSicsScale, ScaleSettings
+from devices.modbus_plc import MixerPlc
+from devices.mtsics import MtSicsScale, ScaleReading, ScaleSettings
+from devices.plc import ModbusPlc, PlcSettings
 from devices.register import (
     DEFAULT_REGISTER,
+    SIMULATOR,
     Cleaning,
     Equipment,
-    EquipmentNotFitForUse,
     ModbusConnection,
     SerialConnection,
     UnknownEquipment,
@@ -31,13 +32,20 @@ from devices.register import (
 from devices.register import EquipmentRegister as DeviceRegister
 from devices.register import load_register as load_register_file
 from recipes.plan import BatchPlan
+from runtime.binding import refusals
 from settings.config import Settings
 
-__all__ = ["EquipmentError", "EquipmentRegister", "load_register", "register_path"]
+__all__ = [
+    "EquipmentError", "EquipmentRegister", "load_register", "needs_simulators", "register_path",
+]
 
 
 class EquipmentError(Exception):
     """No registered equipment can fill a recipe role, or an id is not registered."""
+
+
+class StationError(EquipmentError):
+    """A station worker was asked for a station no register entry names."""
 
 
 class EquipmentRegister:
@@ -59,9 +67,17 @@ class EquipmentRegister:
             register = DeviceRegister(_ad_hoc_entries(scales or {}, mixers or {}))
         self.devices = register
 
-    def bind(self, plan: BatchPlan, today: date | None = None) -> dict[str, str]:
-        """Bind each recipe role to the first registered equipment of its class that is
-        calibrated and clean; EquipmentError says why nothing fits."""
+    def bind(
+        self, plan: BatchPlan, today: date | None = None, *, now: datetime | None = None
+    ) -> dict[str, str]:
+        """Bind each recipe role to the first registered equipment of its class that
+        meets the role's requirement: calibrated and clean (unless the recipe waives it),
+        cleaned recently enough, covering its range and readability
+        (`runtime/binding.py`). EquipmentError names every candidate and why it was
+        refused. `today` (tests) fixes the date; `now` the time for cleaning hold times."""
+        now = now or (
+            datetime.combine(today, time(12), UTC) if today is not None else datetime.now(UTC)
+        )
         binding: dict[str, str] = {}
         for req in plan.equipment:
             candidates = self.devices.of_class(req.equipment_class)
@@ -72,21 +88,58 @@ class EquipmentRegister:
                     f"'{req.role}' (the register {self.devices.source} has: "
                     f"{', '.join(classes) or 'nothing'}): add one to the equipment register"
                 )
-            refusals: list[str] = []
+            refused: list[str] = []
             for entry in candidates:
-                try:
-                    self.devices.check_fit_for_use(entry.equipment_id, today)
-                except EquipmentNotFitForUse as exc:
-                    refusals.append(str(exc))
-                    continue
-                binding[req.role] = entry.equipment_id
-                break
+                reasons = refusals(entry, req, now)
+                if not reasons:
+                    binding[req.role] = entry.equipment_id
+                    break
+                refused.append(f"{entry.equipment_id} must not be used: " + "; ".join(reasons))
             else:
                 raise EquipmentError(
                     f"No usable {req.equipment_class} for the recipe role '{req.role}': "
-                    + " | ".join(refusals)
+                    + " | ".join(refused)
                 )
         return binding
+
+    def for_station(self, station: str) -> EquipmentRegister:
+        """The register as a station's worker sees it: only the equipment whose
+        `station` is `station`, so an activity for any other equipment is refused
+        (UnknownEquipment) instead of reaching a device this PC does not own."""
+        hosted = self.devices.at_station(station)
+        if not hosted:
+            stations = ", ".join(self.devices.stations()) or "none"
+            raise StationError(
+                f"No equipment in the register {self.devices.source} has `station: {station}` "
+                f"(stations named there: {stations}): add the key to the entries of the "
+                "devices attached to this PC, or start the worker for another station"
+            )
+        return EquipmentRegister(register=self.devices.subset(hosted, f"station {station}"))
+
+    def task_queues(self, binding: Mapping[str, str]) -> dict[str, str]:
+        """Equipment id -> task queue (`ebr-station-<name>`) for the bound equipment that
+        sits at a station; the rest is absent and runs on the main task queue."""
+        try:
+            return self.devices.task_queues(binding)
+        except UnknownEquipment as exc:
+            raise EquipmentError(str(exc)) from exc
+    def area_of(self, binding: Mapping[str, str]) -> str | None:
+        """The area of the equipment a batch is bound to (None when the register names
+        none); EquipmentError when the bound equipment stands in different areas."""
+        areas = set()
+        for equipment_id in binding.values():
+            try:
+                area = self.devices.get(equipment_id).area
+            except UnknownEquipment:
+                continue
+            if area:
+                areas.add(area)
+        if len(areas) > 1:
+            raise EquipmentError(
+                f"The bound equipment stands in different areas ({', '.join(sorted(areas))}): "
+                "name the batch's area in the request."
+            )
+        return areas.pop() if areas else None
 
     # The fitness checks the device activities run before each use.
     def check_fit_for_use(self, equipment_id: str, today: date | None = None) -> Equipment:
@@ -117,11 +170,41 @@ class EquipmentRegister:
     # Openers for DeviceActivities: connection settings and tag map from the register.
     # They raise the register's DeviceErrors, which the activities report as such.
     def open_scale(self, equipment_id: str) -> MtSicsScale:
-        return MtSicsScale(self.devices.scale_settings(equipment_id))
+        """The scale; its weights are checked against the registered unit and resolution
+        before anyone sees them (ReadingMismatch)."""
+        return RegisteredScale(self.devices.scale_settings(equipment_id), equipment_id,
+                               self.devices)
 
     def open_mixer(self, equipment_id: str) -> MixerPlc:
         tags = self.devices.get(equipment_id).tags or MIXER_TAGS
-        return MixerPlc(self.devices.plc_settings(equipment_id), tags=tags)
+        return MixerPlc(self.devices.plc_settings(equipment_id), tags=tags, name=equipment_id)
+
+    def open_plc(self, equipment_id: str) -> ModbusPlc:
+        """Any Modbus equipment with its register tag map: `read_tag(name)` and
+        `write_setpoint(name, value)` (devices/plc.py)."""
+        entry = self.devices.get(equipment_id)
+        tags = entry.tags or (MIXER_TAGS if entry.equipment_class == "mixer" else {})
+        return ModbusPlc(self.devices.plc_settings(equipment_id), tags=tags, name=equipment_id)
+
+
+class RegisteredScale(MtSicsScale):
+    """An MT-SICS scale whose weight readings must match its register entry: a scale set
+    to another unit or readability than the one qualified is refused, not converted."""
+
+    def __init__(self, settings: ScaleSettings, equipment_id: str, register: DeviceRegister):
+        super().__init__(settings)
+        self._equipment_id = equipment_id
+        self._register = register
+
+    def stable_weight(self, settle_timeout_s: float = 10.0) -> ScaleReading:
+        return self._checked(super().stable_weight(settle_timeout_s))
+
+    def immediate_weight(self) -> ScaleReading:
+        return self._checked(super().immediate_weight())
+
+    def _checked(self, reading: ScaleReading) -> ScaleReading:
+        self._register.check_scale_reading(self._equipment_id, reading)
+        return reading
 
 
 def register_path(settings: Settings) -> Path:
@@ -144,6 +227,22 @@ def load_register(settings: Settings) -> EquipmentRegister:
 
     devices = load_register_file(register_path(settings), simulator_state=simulator_state)
     return EquipmentRegister(register=devices)
+
+
+def needs_simulators(settings: Settings) -> bool:
+    """Whether any registered device is simulated and not replaced by EBR_SCALE_URL /
+    EBR_PLC_HOST: then `ebr up` starts the simulators."""
+    for entry in load_register_file(register_path(settings)).entries.values():
+        conn = entry.connection
+        if isinstance(conn, SerialConnection) and conn.url == SIMULATOR:
+            replaced = bool(settings.scale_url)
+        elif isinstance(conn, ModbusConnection) and conn.host == SIMULATOR:
+            replaced = bool(settings.plc_host) and entry.equipment_class == "mixer"
+        else:
+            continue
+        if not replaced:
+            return True
+    return False
 
 
 def _read_state(path: Path) -> dict[str, Any]:

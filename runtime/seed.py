@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from signatures.identity import UserDirectory
+from signatures.identity import IdentityPolicy, UserDirectory
+from store.models import ALL_AREAS
 from store.recipes import RecipeStore
 from wms.seed import seed_inventory
 
@@ -41,11 +42,18 @@ def demo_user(role: str) -> DemoUser:
     return next(u for u in DEMO_USERS if u.role == role)
 
 
-def seed_demo(engine: Engine) -> None:
+# QA and auditors review every line; everyone else works in the demo area only.
+ALL_AREA_ROLES = ("qa", "auditor")
+DEMO_AREA = "main"
+
+
+def seed_demo(engine: Engine, area: str = DEMO_AREA) -> None:
     seed_inventory(engine)
-    users = UserDirectory(engine)
+    users = UserDirectory(engine, IdentityPolicy(areas=(area,), default_area=area))
     for u in DEMO_USERS:
-        users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed")
+        areas = [ALL_AREAS] if u.role in ALL_AREA_ROLES else [area]
+        users.ensure_user(u.username, u.full_name, u.password, [u.role], actor="seed",
+                          areas=areas)
     recipes = RecipeStore(engine)
     for path in sorted(EXAMPLES.glob("*.yaml")):
         row, created = recipes.add_version(

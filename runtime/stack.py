@@ -14,11 +14,19 @@ from types import FrameType
 
 import httpx
 
+from devices.register import RegisterError
+from runtime.equipment import needs_simulators
 from runtime.processes import ProcessGroup, ebr_command, wait_until
 from runtime.seed import DEMO_USERS, seed_demo
 from runtime.temporal_server import TemporalServerError, port_open, start_dev_server
 from settings.config import Settings
-from store.db import create_schema, make_engine
+from store.db import make_engine
+from store.migrate import upgrade
+
+# Bounds on start-up, not expectations: ~5 s on an idle 2-core machine, but a busy one
+# (a CI runner, a PC also running a browser) can take minutes to import and start four
+# Python processes at once. A child that dies is reported at once, whatever the bound.
+STARTUP_TIMEOUT_S = 180
 
 
 def api_healthy(settings: Settings) -> bool:
@@ -35,12 +43,16 @@ def start_stack(settings: Settings) -> ProcessGroup:
             f"{settings.api_url} is already in use: is another `ebr up` running? "
             "Stop it or set EBR_API_PORT."
         )
+    try:
+        simulated = needs_simulators(settings)
+    except RegisterError as exc:
+        raise RuntimeError(str(exc)) from None
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     settings.secrets  # noqa: B018 - generate var/secrets.json once, before the children race
     engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    upgrade(engine)  # the schema migrations, before any child process starts
     if settings.env != "production":
-        seed_demo(engine)
+        seed_demo(engine, settings.default_area)
     engine.dispose()
 
     group = ProcessGroup()
@@ -49,14 +61,16 @@ def start_stack(settings: Settings) -> ProcessGroup:
         if settings.embedded_temporal:
             server = start_dev_server(settings, logs / "temporal.log")
             group.adopt("temporal", server, logs / "temporal.log")
-        if settings.scale_url is None or settings.plc_host is None:
+        if simulated:
             state = settings.devices_state_file
             state.unlink(missing_ok=True)
             group.spawn("devices", ebr_command("devices", "simulate"), logs / "devices.log")
-            wait_until(state.exists, 20, "simulated devices", group)
+            wait_until(state.exists, STARTUP_TIMEOUT_S, "simulated devices", group)
         group.spawn("worker", ebr_command("worker"), logs / "worker.log")
+        if settings.erp_url:  # ERP confirmations: the outbox relay (docs/wms-qms.md)
+            group.spawn("erp-relay", ebr_command("erp", "relay"), logs / "erp-relay.log")
         group.spawn("api", ebr_command("api"), logs / "api.log")
-        wait_until(lambda: api_healthy(settings), 60, "the API", group)
+        wait_until(lambda: api_healthy(settings), STARTUP_TIMEOUT_S, "the API", group)
     except (RuntimeError, TemporalServerError):
         group.stop()
         raise

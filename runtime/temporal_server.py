@@ -29,7 +29,8 @@ def temporal_binary() -> str:
 
 
 def start_dev_server(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the dev server with its state in a file under var/ (never in memory)."""
+    """Start the dev server with its state in a file under var/ (in memory for tests only:
+    everything is lost when it stops)."""
     db_file = settings.var_dir / "temporal.db"
     db_file.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,9 +39,15 @@ def start_dev_server(settings: Settings, log_path: Path) -> subprocess.Popen[byt
             f"Port {settings.temporal_port} is taken: another Temporal server is running. "
             "Stop it, or set EBR_TEMPORAL_PORT (or EBR_TEMPORAL_ADDRESS to use it)."
         )
+    if settings.temporal_dev_persistence == "memory" and settings.env != "test":
+        raise TemporalServerError(
+            "Refusing an in-memory Temporal dev server outside tests: every batch would be "
+            "lost when it stops. Unset EBR_TEMPORAL_DEV_PERSISTENCE."
+        )
+    persistence = ([] if settings.temporal_dev_persistence == "memory"
+                   else ["--db-filename", str(db_file)])
     args = [
-        temporal_binary(), "server", "start-dev",
-        "--db-filename", str(db_file),
+        temporal_binary(), "server", "start-dev", *persistence,
         "--ip", "127.0.0.1",
         "--port", str(settings.temporal_port),
         "--ui-port", str(settings.temporal_ui_port),

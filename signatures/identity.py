@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from signatures.passwords import check_policy, hash_password, verify_password
 from store import audit
 from store.db import transaction
-from store.models import User
+from store.models import ALL_AREAS, DEFAULT_AREA, PasswordHistory, User
 from workflows.messages import SignatureIntent, Signer
 
 ROLES = ("author", "approver", "operator", "supervisor", "qa", "auditor", "admin")
@@ -54,11 +54,25 @@ class PasswordChangeRequired(NotPermitted):
     """Signing is refused until the owner sets a password only they know."""
 
 
+class UserIdRequired(IdentityError):
+    """The first signature of a session needs both components: user id and password."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The first signature of a session needs your user id as well as your password "
+            "(send `username` with `password`); later signatures in this session need only "
+            "the password."
+        )
+
+
 @dataclass(frozen=True)
 class IdentityPolicy:
     lockout_threshold: int = 5
     lockout_duration_s: int = 900
     password_max_age_days: int = 90
+    password_history: int = 5
+    areas: tuple[str, ...] = (DEFAULT_AREA,)
+    default_area: str = DEFAULT_AREA
 
     @classmethod
     def from_settings(cls, settings: Any) -> IdentityPolicy:
@@ -66,6 +80,9 @@ class IdentityPolicy:
             lockout_threshold=settings.lockout_threshold,
             lockout_duration_s=settings.lockout_duration_s,
             password_max_age_days=settings.password_max_age_days,
+            password_history=settings.password_history,
+            areas=tuple(settings.areas),
+            default_area=settings.default_area,
         )
 
 
@@ -111,13 +128,33 @@ class UserDirectory:
     # --- seeding -------------------------------------------------------------
 
     def ensure_user(
-        self, username: str, full_name: str, password: str, roles: list[str], actor: str
+        self,
+        username: str,
+        full_name: str,
+        password: str,
+        roles: list[str],
+        actor: str,
+        areas: list[str] | None = None,
     ) -> User:
-        """Create a user once; a repeat (e.g. seeding on every start) changes nothing."""
+        """Create a user once; a repeat (e.g. seeding on every start) changes nothing,
+        except granting `areas` to a user who has none (a database from before areas)."""
         _check_roles(roles)
+        areas = areas or []
+        self._check_areas(areas)
         with transaction(self.engine) as session:
             existing = session.exec(select(User).where(User.username == username)).first()
             if existing is not None:
+                if areas and not existing.area_list:
+                    existing.areas = ",".join(areas)
+                    session.add(existing)
+                    audit.append(
+                        session,
+                        key=f"user/{username}/areas/seeded",
+                        actor=actor,
+                        action="user.areas_changed",
+                        subject=f"user/{username}",
+                        detail={"old": "", "new": existing.areas, "reason": "seeded"},
+                    )
                 return existing
             check_policy(password)
             user = User(
@@ -125,17 +162,19 @@ class UserDirectory:
                 full_name=full_name,
                 password_hash=hash_password(password),
                 roles=",".join(roles),
+                areas=",".join(areas),
                 password_changed_at=_now(),
             )
             session.add(user)
             session.flush()
+            _remember_password(session, user)
             audit.append(
                 session,
                 key=f"user/{username}/created",
                 actor=actor,
                 action="user.created",
                 subject=f"user/{username}",
-                detail={"roles": user.roles},
+                detail={"roles": user.roles, "areas": user.areas},
             )
             return user
 
@@ -200,9 +239,31 @@ class UserDirectory:
             raise AccountLocked(username, locked_until)
 
     def sign(
-        self, session_user: User, password: str, meaning: str, required_role: str
+        self,
+        session_user: User,
+        password: str,
+        meaning: str,
+        required_role: str,
+        *,
+        username: str | None,
+        first_in_session: bool,
     ) -> SignatureIntent:
-        """Re-check the signer's password now and return what the signature will record."""
+        """Re-check the signer's password now and return what the signature will record.
+
+        The first signature of a session needs both components, user id and password
+        (`first_in_session`; the caller's session registry knows); later ones need only
+        the password. A user id, when given, must be the session's own.
+        """
+        if username is not None and username.strip() != session_user.username:
+            # Someone signs in another person's session: a failed signing attempt of the
+            # session's owner (counts towards the lockout), never a signature of another.
+            self._record_failure(session_user.username, "signature (another user id)")
+            raise AuthenticationFailed(
+                f"The user id {username.strip()!r} is not the signed-in user's: each person "
+                "signs in their own session (log out, and log in as yourself)."
+            )
+        if first_in_session and username is None:
+            raise UserIdRequired()
         user = self.authenticate(session_user.username, password, purpose="signature")
         reason = self.password_change_reason(user)
         if reason is not None:
@@ -231,9 +292,11 @@ class UserDirectory:
         if new == current:
             raise IdentityError("The new password must differ from the current one.")
         check_policy(new)
+        self._refuse_reuse(username, new)
         new_hash = hash_password(new)
         with transaction(self.engine) as session:
             user = _locked_row(session, username)
+            _remember_password(session, user, new_hash)
             user.password_hash = new_hash
             user.password_changed_at = _now()
             user.must_change_password = False
@@ -258,10 +321,14 @@ class UserDirectory:
         full_name: str,
         roles: list[str],
         password: str,
-        reason: str = "",
+        reason: str,
+        areas: list[str] | None = None,
     ) -> User:
         _require_admin(actor)
+        _require_reason(reason)
         _check_roles(roles)
+        areas = areas if areas is not None else [self.policy.default_area]
+        self._check_areas(areas)
         check_policy(password)
         password_hash = hash_password(password)
         with transaction(self.engine) as session:
@@ -275,19 +342,24 @@ class UserDirectory:
                 full_name=full_name,
                 password_hash=password_hash,
                 roles=",".join(roles),
+                areas=",".join(areas),
                 password_changed_at=_now(),
                 # The administrator knows this password: its owner must replace it.
                 must_change_password=True,
             )
             session.add(user)
             session.flush()
+            _remember_password(session, user)
             audit.append(
                 session,
                 key=f"user/{username}/created",
                 actor=actor.username,
                 action="user.created",
                 subject=f"user/{username}",
-                detail={"roles": user.roles, "full_name": full_name, "reason": reason},
+                detail={
+                    "old": "", "new": "active", "roles": user.roles, "areas": user.areas,
+                    "full_name": full_name, "reason": reason,
+                },
             )
             return user
 
@@ -312,6 +384,26 @@ class UserDirectory:
                 action="user.roles_changed",
                 subject=f"user/{username}",
                 detail={"old": ",".join(old), "new": user.roles, "reason": reason},
+            )
+            return user
+
+    def set_areas(self, actor: User, username: str, areas: list[str], reason: str) -> User:
+        """Grant the areas whose batches the user sees (ALL_AREAS = every area)."""
+        _require_admin(actor)
+        _require_reason(reason)
+        self._check_areas(areas)
+        with transaction(self.engine) as session:
+            user = _locked_row(session, username)
+            old = user.areas
+            user.areas = ",".join(areas)
+            session.add(user)
+            audit.append(
+                session,
+                key=_audit_key(username, "areas"),
+                actor=actor.username,
+                action="user.areas_changed",
+                subject=f"user/{username}",
+                detail={"old": old, "new": user.areas, "reason": reason},
             )
             return user
 
@@ -342,9 +434,11 @@ class UserDirectory:
         _require_admin(actor)
         _require_reason(reason)
         check_policy(password)
+        self._refuse_reuse(username, password)
         password_hash = hash_password(password)
         with transaction(self.engine) as session:
             user = _locked_row(session, username)
+            _remember_password(session, user, password_hash)
             user.password_hash = password_hash
             user.password_changed_at = _now()
             user.must_change_password = True
@@ -358,7 +452,8 @@ class UserDirectory:
                 actor=actor.username,
                 action="user.password_reset",
                 subject=f"user/{username}",
-                detail={"by": "administrator", "reason": reason},
+                detail={"by": "administrator", "old": "", "new": "set, must be changed",
+                        "reason": reason},
             )
             return user
 
@@ -380,6 +475,46 @@ class UserDirectory:
                 detail={"old": old, "new": "", "reason": reason},
             )
             return user
+
+
+    # --- policy helpers --------------------------------------------------------
+
+    def _refuse_reuse(self, username: str, password: str) -> None:
+        """No reuse of the last N passwords (the current one included)."""
+        n = self.policy.password_history
+        if n <= 0:
+            return
+        with Session(self.engine) as session:
+            query = (
+                select(PasswordHistory.password_hash)
+                .where(PasswordHistory.username == username)
+                .order_by(col(PasswordHistory.id).desc())
+                .limit(n)
+            )
+            hashes = list(session.exec(query))
+            current = session.exec(
+                select(User.password_hash).where(User.username == username)
+            ).first()
+        if current is not None and current not in hashes:
+            hashes.insert(0, current)  # a user from before the history existed
+        if any(verify_password(h, password) for h in hashes[:n]):
+            raise IdentityError(
+                f"This password was used recently: choose one that is not among your last "
+                f"{n} passwords."
+            )
+
+    def _check_areas(self, areas: list[str]) -> None:
+        unknown = [a for a in areas if a != ALL_AREAS and a not in self.policy.areas]
+        if unknown:
+            raise IdentityError(
+                f"Unknown area(s) {', '.join(unknown)}; the site's areas are "
+                f"{', '.join(self.policy.areas)} (EBR_AREAS), or '{ALL_AREAS}' for every area."
+            )
+
+
+def _remember_password(session: Session, user: User, password_hash: str | None = None) -> None:
+    session.add(PasswordHistory(username=user.username,
+                                password_hash=password_hash or user.password_hash))
 
 
 def _locked_row(session: Session, username: str) -> User:

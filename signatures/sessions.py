@@ -13,9 +13,26 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from signatures.identity import NotPermitted, UserDirectory
 from signatures.tokens import TokenClaims, TokenError, issue_token, read_token
 from store.db import transaction
 from store.models import SessionToken, User
+from workflows.messages import SignatureIntent
+
+# The session a request's user signed in with. Kept on that request's own User object
+# (loaded fresh for each request), outside the mapped columns, so route code that only
+# passes `user` along still signs within the right session.
+_SESSION_ATTR = "_ebr_session_id"
+
+
+def bind_session(user: User, session_id: str) -> User:
+    object.__setattr__(user, _SESSION_ATTR, session_id)
+    return user
+
+
+def session_id_of(user: User) -> str | None:
+    value = user.__dict__.get(_SESSION_ATTR)
+    return value if isinstance(value, str) else None
 
 
 def _now() -> datetime:
@@ -71,6 +88,43 @@ class SessionRegistry:
                 if fresh is not None and fresh.revoked_at is None:
                     fresh.last_seen_at = now
                     session.add(fresh)
+
+    def sign(
+        self,
+        users: UserDirectory,
+        user: User,
+        password: str,
+        meaning: str,
+        required_role: str,
+        username: str | None,
+    ) -> SignatureIntent:
+        """Sign in `user`'s session: its first signature needs user id and password,
+        later ones the password only (21 CFR 11.200(a)(1)(i))."""
+        session_id = session_id_of(user)
+        if session_id is None:
+            raise NotPermitted("Signing needs a signed-in session: log in first.")
+        with Session(self.engine) as session:
+            row = session.get(SessionToken, session_id)
+        first = row is None or row.first_signed_at is None
+        intent = users.sign(
+            user, password, meaning, required_role, username=username, first_in_session=first
+        )
+        if first:
+            with transaction(self.engine) as session:
+                fresh = session.get(SessionToken, session_id)
+                if fresh is not None and fresh.first_signed_at is None:
+                    fresh.first_signed_at = _now()
+                    session.add(fresh)
+        return intent
+
+    def first_signature_pending(self, user: User) -> bool:
+        """Whether the next signature in this user's session must carry the user id."""
+        session_id = session_id_of(user)
+        if session_id is None:
+            return True
+        with Session(self.engine) as session:
+            row = session.get(SessionToken, session_id)
+        return row is None or row.first_signed_at is None
 
     def logout(self, claims: TokenClaims) -> None:
         # Register first, so a token never used before logout is still closed for good.

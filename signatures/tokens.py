@@ -12,12 +12,15 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from jose import JWTError, jwt
+from jose import jwt
+from jose.exceptions import JOSEError
 
 ALGORITHM = "HS256"
 AUDIENCE = "ebr-api"
 ISSUER = "ebr"
 MAX_TOKEN_BYTES = 4096
+# API processes on several hosts issue and read tokens: tolerate this much clock skew.
+CLOCK_SKEW_S = 60
 _REQUIRED = {f"require_{c}": True for c in ("exp", "iat", "aud", "iss", "sub", "jti")}
 
 
@@ -64,8 +67,12 @@ def read_token(secret: str, token: str) -> TokenClaims:
             issuer=ISSUER,
             options=_REQUIRED,
         )
-    except JWTError as exc:
+    except JOSEError as exc:  # JWTError, and JWKError for a key of the wrong kind
         raise TokenError(f"Session token rejected ({exc}): log in again.") from exc
+    if claims["iat"] > time.time() + CLOCK_SKEW_S:
+        # python-jose does not check this; a token from the future means a wrong clock.
+        raise TokenError("Session token issued in the future: check the server clocks, "
+                         "then log in again.")
     jti, issued_ns = claims.get("jti"), claims.get("ins")
     # The signature already vouches for these; the checks catch a token of another shape.
     if not isinstance(jti, str) or not 16 <= len(jti) <= 64:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from recipes.plan import BatchPlan
 from signatures.esign import (
@@ -23,8 +23,9 @@ from signatures.esign import (
     verification_content,
 )
 from store import audit
+from store import record_sections as sections
 from store.db import transaction
-from store.models import AuditEvent, Batch, Signature, StepRecord, utcnow
+from store.models import ALL_AREAS, DEFAULT_AREA, AuditEvent, Batch, Signature, StepRecord, utcnow
 from workflows.messages import (
     RELEASED,
     BatchEvent,
@@ -50,13 +51,21 @@ class BatchConflict(RecordError):
 
 
 class BatchRecordStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, site_name: str = "", site_timezone: str = "UTC"
+    ) -> None:
+        """`site_name` and `site_timezone` (an IANA zone name) travel in every assembled
+        record, so the signed document shows times in the site's local time with the
+        offset, and an auditor elsewhere can still read them unambiguously."""
         self.engine = engine
+        self.site_name = site_name
+        self.site_timezone = site_timezone
 
     # --- batches -------------------------------------------------------------
 
     def create_batch(
-        self, batch_id: str, plan: BatchPlan, equipment: dict[str, str], created_by: str
+        self, batch_id: str, plan: BatchPlan, equipment: dict[str, str], created_by: str,
+        area: str = DEFAULT_AREA,
     ) -> tuple[Batch, bool]:
         """Insert the batch row; a repeat of the same order returns (existing, False)."""
         with transaction(self.engine) as session:
@@ -83,6 +92,7 @@ class BatchRecordStore:
                 batch_size=plan.batch_size,
                 batch_unit=plan.batch_unit,
                 equipment_json=json.dumps(equipment, sort_keys=True),
+                area=area,
                 plan_json=json.dumps(asdict(plan), sort_keys=True),
                 created_by=created_by,
             )
@@ -96,6 +106,7 @@ class BatchRecordStore:
                 detail={
                     "recipe": f"{plan.recipe_id} {plan.recipe_version}",
                     "batch_size": f"{plan.batch_size} {plan.batch_unit}",
+                    "area": area,
                 },
             )
             return batch, True
@@ -104,9 +115,13 @@ class BatchRecordStore:
         with Session(self.engine) as session:
             return session.get(Batch, batch_id)
 
-    def list_batches(self, limit: int = 100) -> list[Batch]:
+    def list_batches(self, limit: int = 100, areas: list[str] | None = None) -> list[Batch]:
+        """Newest first; with `areas`, only batches of those areas ("*" = every area)."""
         with Session(self.engine) as session:
-            query = select(Batch).order_by(col(Batch.created_at).desc()).limit(limit)
+            query = select(Batch)
+            if areas is not None and ALL_AREAS not in areas:
+                query = query.where(col(Batch.area).in_(areas))
+            query = query.order_by(col(Batch.created_at).desc()).limit(limit)
             return list(session.exec(query))
 
     def record_event(self, event: BatchEvent) -> int:
@@ -287,12 +302,18 @@ class BatchRecordStore:
         digest = sign_hash(step_content(step))
         return digest == record.content_sha256 == signature.content_sha256
 
-    def assemble_record(self, batch_id: str) -> dict[str, Any]:
-        """The machine-readable executed record, as embedded in the signed eBMR."""
+    def assemble_record(self, batch_id: str, *, generated_at: str | None = None) -> dict[str, Any]:
+        """The machine-readable executed record, as embedded in the signed eBMR.
+
+        `generated_at` (ISO 8601 with offset) pins the generation time, so the same stored
+        batch assembles to the same record; by default it is now.
+        """
         with Session(self.engine) as session:
             batch = self._batch(session, batch_id)
             plan = json.loads(batch.plan_json)
             plan_steps = {s["step_id"]: s for s in plan["steps"]}
+            bound = json.loads(batch.equipment_json)
+            moved = sections.material_movements(session, batch_id)
             signatures = {
                 s.id: s
                 for s in session.exec(select(Signature).where(Signature.batch_id == batch_id))
@@ -330,6 +351,7 @@ class BatchRecordStore:
                         "corrections": [
                             {
                                 "version": old.version,
+                                "reason": old.reason,
                                 "values": json.loads(old.values_json),
                                 "result": old.result,
                                 "signature": _signature_dict(signatures[old.signature_id]),
@@ -340,14 +362,25 @@ class BatchRecordStore:
                             for old in originals
                         ],
                         "verification": _signature_dict(verification) if verification else None,
+                        # The phase as planned (limits, alert limits, setpoints, tags,
+                        # expressions...): the renderer prints what each kind needs.
+                        "plan": _plan_details(planned),
+                        "equipment_id": bound.get(planned.get("equipment_role") or ""),
+                        "materials": moved.get(step_id, []),
                     }
                 )
             release_sig = next(
                 (s for s in signatures.values() if s.subject == f"{batch_id}/release"), None
             )
+            # The batch itself and its paths (batch/step...); not B-10's entries for B-1.
             audit_rows = list(session.exec(
                 select(AuditEvent)
-                .where(col(AuditEvent.subject).startswith(batch_id))
+                .where(
+                    or_(
+                        AuditEvent.subject == batch_id,
+                        col(AuditEvent.subject).startswith(f"{batch_id}/"),
+                    )
+                )
                 .order_by(col(AuditEvent.id))
             ))
             reasons = {a.key.removesuffix("/audit"): json.loads(a.detail_json).get("reason", "")
@@ -378,7 +411,8 @@ class BatchRecordStore:
             ]
             return {
                 "format": RECORD_FORMAT,
-                "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+                "site": {"name": self.site_name, "time_zone": self.site_timezone},
                 "batch": {
                     "batch_id": batch.batch_id,
                     "state": batch.state,
@@ -398,10 +432,17 @@ class BatchRecordStore:
                 "steps": steps,
                 "release": release,
                 "state_changes": state_changes,
+                "parameters": plan.get("parameters") or [],
+                "deviations": sections.deviations(session, batch_id),
+                "genealogy": sections.genealogy(session, batch_id),
                 "audit": [
                     {
                         "id": a.id,
+                        "key": a.key,
                         "at": _iso(a.at),
+                        # The exact time text the chain hash covers (store.audit), so a
+                        # verifier can recompute each entry's hash from the PDF alone.
+                        "hashed_at": audit._iso(a.at),
                         "actor": a.actor,
                         "action": a.action,
                         "subject": a.subject,
@@ -420,6 +461,14 @@ class BatchRecordStore:
         if batch is None:
             raise RecordError(f"Batch {batch_id} is not in the record store.")
         return batch
+
+    def signed_under(self, batch_id: str, update_id: str) -> bool:
+        """Whether the action with this idempotency key (update id) was already signed."""
+        with Session(self.engine) as session:
+            found = session.exec(
+                select(Signature.id).where(Signature.key == f"{batch_id}/{update_id}")
+            ).first()
+        return found is not None
 
     def _signed_before(self, session: Session, key: str) -> StepRecorded | None:
         """The outcome of a signed action already recorded under this idempotency key."""
@@ -490,6 +539,9 @@ def _device(reading: dict[str, Any] | None) -> dict[str, Any] | None:
         "serial": reading["device_serial"],
         "raw_frames": reading["raw_frames"],
         "read_at": reading["read_at"],
+        # What the instrument itself reported, before conversion to the recipe's unit.
+        "device_value": reading.get("device_value"),
+        "device_unit": reading.get("device_unit"),
     }
 
 
@@ -506,6 +558,21 @@ def _step_limits(planned: dict[str, Any]) -> dict[str, str] | None:
     if material:
         return {"low": material["low"], "high": material["high"], "unit": material["unit"]}
     return planned.get("limits")
+
+
+# Plan fields already printed from the step itself, or meaningless to a reader.
+_PLAN_SHOWN_ELSEWHERE = frozenset(
+    {"step_id", "kind", "title", "instruction", "unit_procedure", "operation"}
+)
+
+
+def _plan_details(planned: dict[str, Any]) -> dict[str, Any]:
+    """The planned phase's set fields, as compiled (None and empty values left out)."""
+    return {
+        key: value
+        for key, value in sorted(planned.items())
+        if key not in _PLAN_SHOWN_ELSEWHERE and value not in (None, "", [], {})
+    }
 
 
 def _parse(value: str) -> datetime:

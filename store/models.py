@@ -40,10 +40,38 @@ class User(SQLModel, table=True):
     # same second as a revocation must still work while the revoked token must not.
     tokens_valid_from_ns: int = Field(default=0, sa_type=BigInteger)
     deactivated_at: datetime | None = Field(default=None)
+    # The areas (lines, rooms) whose batches this user sees: comma-separated names, or
+    # ALL_AREAS for every area (QA, auditors). Empty = none: access is granted, not assumed.
+    areas: str = Field(default="", max_length=1000)
 
     @property
     def role_list(self) -> list[str]:
         return [r for r in self.roles.split(",") if r]
+
+    @property
+    def area_list(self) -> list[str]:
+        return [a for a in self.areas.split(",") if a]
+
+    def sees_area(self, area: str) -> bool:
+        areas = self.area_list
+        return ALL_AREAS in areas or area in areas
+
+
+ALL_AREAS = "*"
+# The area of a site that names none (EBR_DEFAULT_AREA's default).
+DEFAULT_AREA = "main"
+
+
+class PasswordHistory(SQLModel, table=True):
+    """Every password hash a user has had, newest last: no reuse of the last N.
+    Append-only like the audit trail (triggers in `store.db`)."""
+
+    __tablename__ = "password_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, max_length=64)
+    password_hash: str
+    set_at: datetime = Field(default_factory=utcnow)
 
 
 class RecipeVersion(SQLModel, table=True):
@@ -77,6 +105,8 @@ class Batch(SQLModel, table=True):
     batch_size: str
     batch_unit: str
     equipment_json: str = "{}"
+    # The area (line, room) the batch runs in: only users granted it (or every area) see it.
+    area: str = Field(default=DEFAULT_AREA, index=True, max_length=64)
     plan_json: str = Field(description="the compiled plan the workflow runs, for the record")
     state: str = "created"
     created_at: datetime = Field(default_factory=utcnow)
@@ -163,3 +193,6 @@ class SessionToken(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = Field(default=None)
     revoked_reason: str | None = None
+    # When this session's first e-signature (user id and password) was made; later ones
+    # in the same session need only the password (21 CFR 11.200(a)(1)(i)).
+    first_signed_at: datetime | None = Field(default=None)

@@ -18,6 +18,7 @@ from recipes.plan import (
     FlowNode,
     Limits,
     MaterialCharge,
+    Parameter,
     PlanStep,
 )
 
@@ -107,5 +108,54 @@ PLAN_CONNECTED = replace(
         *PLAN.steps[1:2],
         replace(PLAN.steps[2], on_fail="hold"),
         *PLAN.steps[3:],
+    ],
+)
+
+
+# Every phase kind of the extended plan contract, on the demo site's stocked material:
+# an assay entry with alert limits feeds a calculation, the weighing takes its target from
+# it, a pick is verified by its GS1 label, a cooker is set and read through its PLC, typed
+# entries, a label, and a supervisor's sign-off.
+ASC_LABEL_2601 = "(01)07601234560013(10)ASC-2601(17)280630"  # GS1 label of a stocked lot
+ASSAY, QTY, WEIGH_ASC, PICK_ASC = "q/a/assay", "q/a/qty", "d/w/weigh-asc", "d/p/pick-asc"
+HEAT, TEMP, APPEARANCE, SIEVED = "c/c/heat", "c/c/temp", "c/c/appearance", "c/c/sieved"
+LABEL_STEP, CLEARANCE = "p/l/label", "p/r/clearance"
+PLAN_KINDS = BatchPlan(
+    recipe_id="T-KINDS",
+    recipe_version="1.0.0",
+    recipe_sha256="b" * 64,
+    product_code="T-700",
+    product_name="Every phase kind",
+    batch_size="2",
+    batch_unit="kg",
+    equipment=[EquipmentRequirement("scale", "scale"), EquipmentRequirement("cooker", "cooker")],
+    parameters=[Parameter("nominal_g", "Nominal quantity", "1200", "g")],
+    steps=[
+        PlanStep(ASSAY, "check", "Assay", "Enter the assay of the lot.", "q", "a",
+                 limits=Limits("95", "102", "percent"),
+                 alert_limits=Limits("98", "101.5", "percent"), value_label="Assay"),
+        PlanStep(QTY, "calc", "Quantity", "Potency-adjusted quantity.", "q", "a",
+                 expression="nominal_g * 100 / assay", decimals=2, unit="g"),
+        PlanStep(WEIGH_ASC, "weigh", "Weigh ascorbic acid", "Weigh it.", "d", "w",
+                 equipment_role="scale", target_from=QTY,
+                 material=MaterialCharge("RM-ASC", "Ascorbic acid", "1200.00", "g", "1188.00",
+                                         "1212.00", tolerance_percent="1")),
+        PlanStep(PICK_ASC, "pick", "Pick ascorbic acid", "Pick and scan.", "d", "p",
+                 material=MaterialCharge("RM-ASC", "Ascorbic acid", "0.500", "kg", "0.495",
+                                         "0.505"), on_fail="hold"),
+        PlanStep(HEAT, "plc_set", "Heat to 72.5 C", "Set the cooker.", "c", "c",
+                 equipment_role="cooker", tag="temperature_setpoint_c", setpoint="72.5",
+                 unit="C"),
+        PlanStep(TEMP, "plc_read", "Temperature", "Read the temperature.", "c", "c",
+                 equipment_role="cooker", tag="temperature_c", unit="C",
+                 limits=Limits("70", "75", "C"), alert_limits=Limits("71", "74", "C"),
+                 on_fail="hold"),
+        PlanStep(APPEARANCE, "check", "Appearance", "Describe it.", "c", "c",
+                 value_type="text"),
+        PlanStep(SIEVED, "check", "Sieved", "Was it sieved?", "c", "c", value_type="boolean"),
+        PlanStep(LABEL_STEP, "label", "Drum label", "Label the drum.", "p", "l",
+                 label_template="{batch_id} {product_code} {step:q/a/qty} g"),
+        PlanStep(CLEARANCE, "signoff", "Line clearance", "Approve the line clearance.", "p",
+                 "r", perform_role="supervisor", sign_meaning="approved"),
     ],
 )

@@ -125,6 +125,10 @@ class BuiltinWms:
         if not q.is_finite() or (q == 0 if signed else q <= 0):
             kind = "non-zero" if signed else "positive"
             raise BadQuantity(f"Quantity {value} {unit} must be a {kind} number.")
+        if q.adjusted() > 12 or q.as_tuple().exponent < -12:  # type: ignore[operator]
+            # 1E+999999999 is a valid Decimal whose digits would fill the memory.
+            raise BadQuantity(f"Quantity {value} {unit} is out of range: at most 12 digits "
+                              "before and 12 after the decimal point.")
         problem = unit_problem(unit)
         if problem:
             raise BadQuantity(problem)

@@ -1,7 +1,8 @@
 """One request/response exchange with an external WMS or QMS over HTTP (httpx).
 
 Every call is `POST {base_url}/{operation}` with the message dataclass as JSON and the
-headers `Idempotency-Key` (writes) and `X-Ebr-Message-Version`. The answer is classified:
+headers `Idempotency-Key` (a write's own key; for a query, one derived from its content)
+and `X-Ebr-Message-Version`. The answer is classified:
 
 - 2xx: the body must decode into the expected message (all fields, right types, nothing
   extra) and carry the same message version, else `ContractViolation` (not retried).
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from signatures.canonical import content_hash
 from wms.codec import DecodeError, decode, encode
 from wms.port import ContractViolation
 
@@ -52,12 +54,14 @@ class HttpExchange:
         self.http.close()
 
     def call(self, operation: str, request: Any, result_type: type[T]) -> T:
-        headers = {VERSION_HEADER: self.version}
-        key = getattr(request, "key", "")
-        if key:
-            headers[KEY_HEADER] = key
+        body = encode(request)
+        # Writes carry the caller's key; a query's key is its content, so the same question
+        # always carries the same key (repeating it is harmless, and the other side can
+        # still recognise and log it).
+        key = getattr(request, "key", "") or f"query:{operation}:{content_hash(body)[:32]}"
+        headers = {VERSION_HEADER: self.version, KEY_HEADER: key}
         try:
-            response = self.http.post(operation, json=encode(request), headers=headers)
+            response = self.http.post(operation, json=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise self.unavailable(f"The {self.system} did not answer {operation} in time "
                                    f"({exc.__class__.__name__}); it will be retried.") from exc

@@ -155,7 +155,8 @@ class ProcessOrder(SQLModel, table=True):
     recipe_id: str = Field(max_length=64)
     recipe_version: str = Field(default="", max_length=32)
     request_hash: str = Field(max_length=64)
-    status: str = Field(default="received", max_length=16)
+    status: str = Field(default="received", max_length=16)  # received | started | confirmed
+    batch_id: str = Field(default="", index=True, max_length=64)  # the batch run for it
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -167,9 +168,11 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)
     order_id: str = Field(index=True, max_length=64)
+    batch_id: str = Field(default="", max_length=64)
     payload_json: str
     status: str = Field(default="pending", index=True, max_length=16)
     attempts: int = 0
     last_error: str = ""
+    next_attempt_at: datetime | None = Field(default=None, description="retry not before")
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None

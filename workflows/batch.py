@@ -9,13 +9,15 @@ whose validators refuse a wrong action before it enters the history.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from qms.messages import (
@@ -30,22 +32,30 @@ with workflow.unsafe.imports_passed_through():
         OpenDeviationsQuery,
         deviation_key,
     )
+    from recipes.expr import ExpressionError
     from recipes.plan import (
+        CALC,
         CHECK,
         FAILED,
         GE,
         GT,
         IF,
         INSTRUCTION,
+        LABEL,
         LE,
         LOOP,
         LT,
         MIX,
         ON_FAIL_ABORT,
         ON_FAIL_HOLD,
+        ON_FAIL_WARN,
         PARALLEL,
         PASSED,
+        PICK,
+        PLC_READ,
+        PLC_SET,
         SEQUENCE,
+        SIGNOFF,
         STEP,
         TIMER,
         WEIGH,
@@ -54,7 +64,16 @@ with workflow.unsafe.imports_passed_through():
         PlanStep,
         linear_flow,
     )
-    from wms.messages import Issued, IssueRequest, Reservation, ReserveRequest, issue_key
+    from wms.messages import (
+        Issued,
+        IssueRequest,
+        Reservation,
+        ReserveRequest,
+        ScanRequest,
+        ScanResult,
+        issue_key,
+    )
+    from workflows import phases
     from workflows.messages import (
         ABORT_MEANING,
         ABORTED,
@@ -64,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         OPERATOR,
         PERFORMED,
         QA,
+        RECORDED_MEANING,
         REJECTED,
         REJECTED_MEANING,
         RELEASED,
@@ -85,8 +105,15 @@ with workflow.unsafe.imports_passed_through():
         CorrectValueRequest,
         DispositionUpdate,
         EventRecorded,
+        HoldRequest,
+        LabelInput,
+        LabelPrinted,
+        MaterialScanned,
         MixInput,
         MixRun,
+        PlcReadInput,
+        PlcSetInput,
+        PlcValue,
         ReadWeightInput,
         ReleaseOutcome,
         ReleaseRecordInput,
@@ -94,6 +121,8 @@ with workflow.unsafe.imports_passed_through():
         ReportInput,
         ReportRef,
         ResumeState,
+        ScanMaterialRequest,
+        SignatureIntent,
         Signer,
         StateChangeRecordInput,
         StateChangeRequest,
@@ -124,6 +153,28 @@ SCALE_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["ScaleUnstable", "ScaleOverload", "ScaleUnderload", "WrongUnit"],
 )
+# A setpoint write or a tag read is idempotent: retry a few times, then the recipe's
+# on_fail decides (a person is needed).
+PLC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+)
+PLC_TIMEOUTS = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=10),
+}
+# A label file on the worker's disk: a full disk or a permission problem needs a person.
+LABEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=3,
+    non_retryable_error_types=["LabelConflict"],
+)
+# Deviations of this kind return the step to the operator (or the device) once QA
+# accepted them: the failure was the device's or the label's, not the material's.
+RETRY_KINDS = ("device-failure", "scan-refused")
+SYSTEM_SIGNER = Signer(user_id=0, username="system", full_name="ebr (recorded automatically)")
 # A mix in progress outlives a worker crash: the retry resumes watching the PLC.
 MIX_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -140,6 +191,8 @@ SYSTEM_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 SYSTEM_TIMEOUT = timedelta(seconds=30)
+# How long a device activity may wait for its station's worker to pick it up.
+STATION_START_TIMEOUT = timedelta(seconds=30)
 REPORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -154,13 +207,14 @@ class BatchWorkflow:
     def __init__(self, inp: BatchInput) -> None:
         self.inp = inp
         self.plan = inp.plan
-        self.state = RUNNING
         self.flow = self.plan.flow or linear_flow(self.plan.steps)
         # A long batch continues as new between these top-level elements.
         self.top = self.flow.children if self.flow.kind == SEQUENCE else [self.flow]
         resume = inp.resume
-        if resume:
-            self.state = resume.state
+        # Holds: when the current one began, and the seconds of those already ended.
+        self.held_since = resume.held_since if resume else ""
+        self.held_total_s = resume.held_total_s if resume else 0
+        self._state = resume.state if resume else RUNNING
         self.position = resume.position if resume else 0
         # Steps waiting for people or devices now, in the order they became active. The
         # first ones are open from the start, so an operator can act while the batch's
@@ -188,11 +242,30 @@ class BatchWorkflow:
         self.mixing: set[str] = set()
         self.started: dict[str, datetime] = {}
         self.deviations: dict[str, str] = {}  # open deviation id -> the step it holds
+        self.retry_after: set[str] = set()  # deviations whose acceptance means "try again"
+        self.timer_deviations: dict[str, str] = {}  # timer step -> deviation of its maximum
+        self.scans: dict[str, MaterialScanned] = {}
+        self.background: list[asyncio.Task[None]] = []
         self.hold_reason = resume.hold_reason if resume else ""
         self.report: ReportRef | None = None
         # One operator action at a time: a handler awaits activities, and a second
         # update validated meanwhile must see the state the first one leaves.
         self.lock = asyncio.Lock()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, new: str) -> None:
+        """Every state change passes here, so hold time is measured in one place."""
+        if new == HELD and self._state != HELD:
+            self.held_since = workflow.now().isoformat()
+        elif new != HELD and self._state == HELD and self.held_since:
+            began = datetime.fromisoformat(self.held_since)
+            self.held_total_s += int((workflow.now() - began).total_seconds())
+            self.held_since = ""
+        self._state = new
 
     # --- the run -----------------------------------------------------------
 
@@ -216,6 +289,7 @@ class BatchWorkflow:
             if self.state == ABORTED:
                 break
         await self.recording
+        await self._background_written()
         if self.state != ABORTED:
             self.state = COMPLETE
             await self._event("batch.completed", "system", {})
@@ -225,7 +299,9 @@ class BatchWorkflow:
             "publish_report",
             ReportInput(batch_id=inp.batch_id),
             result_type=ReportRef,
-            start_to_close_timeout=timedelta(minutes=5),
+            # A 500-phase record is minutes of layout on a busy worker; a shorter bound
+            # would abandon a render that is about to finish and start it again.
+            start_to_close_timeout=timedelta(minutes=30),
             schedule_to_close_timeout=timedelta(days=30),
             retry_policy=REPORT_RETRY,
         )
@@ -245,6 +321,7 @@ class BatchWorkflow:
         """Carry what the batch knows into a fresh run between two procedure elements."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.recording  # a run hands over only what it has written
+        await self._background_written()
         generation = self.inp.resume.generation + 1 if self.inp.resume else 1
         workflow.continue_as_new(
             replace(
@@ -259,6 +336,8 @@ class BatchWorkflow:
                     iterations=self.iterations,
                     state=self.state,
                     hold_reason=self.hold_reason,
+                    held_since=self.held_since,
+                    held_total_s=self.held_total_s,
                 ),
             )
         )
@@ -292,12 +371,19 @@ class BatchWorkflow:
         # An entry step may already have been done while the run was still starting up.
         if view.status == "pending":
             view.status = "active"
+        view.active_since = view.active_since or workflow.now().isoformat()
+        self._show_due(step)
+        # Histories recorded before phase-started events existed replay without them.
+        if workflow.patched("phase-started-event"):
+            self._in_background(self._phase_started(step))
         if step.kind == TIMER:
             self.started.setdefault(step.step_id, workflow.now())
             if step.max_duration_s is not None:
                 await self._watch_max_time(step)
         if step.kind == MIX:
             await self._mix(step)
+        if step.kind in (PLC_SET, PLC_READ, CALC, LABEL):
+            await self._run_automatic(step)
         await workflow.wait_condition(
             lambda: self.views[step.step_id].status == "done" or self.state == ABORTED
         )
@@ -313,10 +399,51 @@ class BatchWorkflow:
                 timeout=timedelta(seconds=remaining),
             )
         except TimeoutError:
+            instance = self._instance(step.step_id)
             await self._event(
-                f"timer.exceeded/{self._instance(step.step_id)}", "system",
+                f"timer.exceeded/{instance}", "system",
                 {"step": step.step_id, "max_s": str(step.max_duration_s)},
             )
+            if self.inp.quality and workflow.patched("timer-max-deviation"):
+                what = f"{step.title}: hold time passed its maximum of {step.max_duration_s} s"
+                ref = await self._open_deviation(
+                    step, "timer-exceeded", what, f"{what}; noticed by the batch.",
+                    MINOR if step.on_fail != ON_FAIL_ABORT else "critical",
+                )
+                self.timer_deviations[step.step_id] = ref.deviation_id
+
+    def _in_background(self, write: Coroutine[Any, Any, None]) -> None:
+        """A record write the procedure need not wait for (an operator may already be
+        completing the step); every one is awaited before the run hands over or ends."""
+        self.background.append(asyncio.create_task(write))
+
+    async def _background_written(self) -> None:
+        while self.background:
+            await self.background.pop(0)
+
+    async def _phase_started(self, step: PlanStep) -> None:
+        instance = self._instance(step.step_id)
+        detail = {"step": step.step_id, "instance": instance, "kind": step.kind}
+        if step.equipment_role and step.equipment_role in self.inp.equipment:
+            detail["equipment"] = self.inp.equipment[step.equipment_role]
+        await self._event("phase.started", "system", detail,
+                          key=f"{self.inp.batch_id}/{instance}/phase.started")
+
+    def _show_due(self, step: PlanStep) -> None:
+        """Put a WEIGH or PICK step's quantity due on its view (a CALC result may set it)."""
+        if step.material is None:
+            return
+        view = self.views[step.step_id]
+        try:
+            due = self._due(step)
+        except ApplicationError:
+            return  # the calculation has no result yet; the view shows none
+        if due is not None:
+            view.target, view.low, view.high = due.target, due.low, due.high
+
+    def _due(self, step: PlanStep) -> phases.Due | None:
+        computed = self.views[step.target_from].value if step.target_from in self.views else None
+        return phases.due(step, computed)
 
     def _entry(self, node: FlowNode) -> list[str]:
         """The steps a node starts with (conditional branches open only when reached)."""
@@ -357,6 +484,7 @@ class BatchWorkflow:
                     verify_role=step.verify_role,
                 )
                 self.readings.pop(step.step_id, None)
+                self.scans.pop(step.step_id, None)
                 self.mix_runs.pop(step.step_id, None)
                 self.started.pop(step.step_id, None)
             self._reset(node.children + node.otherwise, iteration)
@@ -369,8 +497,8 @@ class BatchWorkflow:
             return view.result == "pass"
         if condition.op == FAILED:
             return view.result == "fail"
-        value, limit = Decimal(view.value or "NaN"), Decimal(condition.value or "NaN")
-        if value.is_nan() or limit.is_nan():
+        value, limit = phases.number(view.value), phases.number(condition.value)
+        if value is None or limit is None:
             return False
         return {LT: value < limit, LE: value <= limit, GT: value > limit, GE: value >= limit}[
             condition.op
@@ -395,6 +523,10 @@ class BatchWorkflow:
                 self.mix_runs[step.step_id] = run.result()
                 return
             except ActivityError as err:
+                if step.on_fail != ON_FAIL_WARN and workflow.patched("device-failure-policy"):
+                    await self._device_failed(step, _cause(err), operator_retries=False)
+                    await self._await_retry(step)
+                    continue
                 self.state, self.hold_reason = HELD, _cause(err)
                 await self._event(f"mix.failed/{workflow.info().get_current_history_length()}",
                                   "system", {"step": step.step_id, "error": self.hold_reason})
@@ -415,7 +547,150 @@ class BatchWorkflow:
             start_to_close_timeout=timedelta(seconds=duration + 300),
             heartbeat_timeout=timedelta(seconds=15),
             retry_policy=MIX_RETRY,
+            **self._device_queue(step),
         )
+
+    # --- phases the batch completes by itself ----------------------------------
+
+    async def _run_automatic(self, step: PlanStep) -> None:
+        """PLC set/read, calculation, label: perform, record, judge; a failure goes to the
+        recipe's on_fail, and the phase runs again once a person has cleared it."""
+        view = self.views[step.step_id]
+        while True:
+            await workflow.wait_condition(
+                lambda: self.state in (RUNNING, ABORTED)
+                and self.views[step.step_id].status != "awaiting_disposition"
+            )
+            view = self.views[step.step_id]
+            if self.state == ABORTED or view.status in ("done", "awaiting_verification"):
+                return
+            try:
+                result, values = await self._perform_automatic(step)
+            except (ActivityError, ExpressionError, ApplicationError) as err:
+                message = _cause(err) if isinstance(err, ActivityError) else str(err)
+                if isinstance(err, ExpressionError):
+                    message = f"{step.title}: {step.expression} cannot be evaluated: {message}"
+                await self._device_failed(step, message, operator_retries=False)
+                continue
+            await self._record_automatic(step, result, values)
+
+    async def _perform_automatic(self, step: PlanStep) -> tuple[str, dict[str, str]]:
+        instance = self._instance(step.step_id)
+        unit = step.unit or (step.limits.unit if step.limits else "")
+        if step.kind == CALC:
+            inputs = phases.calc_inputs(self.plan, ((v.step_id, v.value)
+                                                    for v in self.views.values()
+                                                    if v.status != "pending"))
+            value = phases.calculate(step, inputs)
+            judged = phases.judge_number(Decimal(value), step.limits, step.alert_limits)
+            return judged.result, _values(judged, unit, expression=step.expression or "")
+        if step.kind == LABEL:
+            content = phases.render_label(step.label_template or "", self.inp.batch_id,
+                                          self.plan, self._recorded_values())
+            printed = await workflow.execute_activity(
+                "print_label", LabelInput(self.inp.batch_id, instance, content),
+                result_type=LabelPrinted, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LABEL_RETRY,
+            )
+            return "pass", {"path": printed.path, "sha256": printed.sha256, "content": content}
+        equipment = self._equipment(step)
+        if step.kind == PLC_SET:
+            held = await workflow.execute_activity(
+                "plc_set", PlcSetInput(self.inp.batch_id, instance, equipment, step.tag or "",
+                                       step.setpoint or ""),
+                result_type=PlcValue, retry_policy=PLC_RETRY, **PLC_TIMEOUTS,
+                **self._device_queue(step),
+            )
+            # The driver verified the read-back; a PLC that clamps the value fails there.
+            result = "pass" if Decimal(held.value) == Decimal(step.setpoint or "NaN") else "fail"
+            return result, {"value": held.value, "unit": unit, "setpoint": step.setpoint or "",
+                            "tag": held.tag, "equipment": equipment, "read_at": held.read_at}
+        read = await workflow.execute_activity(
+            "plc_read", PlcReadInput(self.inp.batch_id, instance, equipment, step.tag or ""),
+            result_type=PlcValue, retry_policy=PLC_RETRY, **PLC_TIMEOUTS,
+            **self._device_queue(step),
+        )
+        judged = phases.judge_number(Decimal(read.value), step.limits, step.alert_limits)
+        return judged.result, _values(judged, unit, tag=read.tag, equipment=equipment,
+                                      read_at=read.read_at)
+
+    async def _record_automatic(self, step: PlanStep, result: str, values: dict[str, str]) -> None:
+        instance = self._instance(step.step_id)
+        signature = SignatureIntent(SYSTEM_SIGNER, RECORDED_MEANING, workflow.now().isoformat())
+        recorded = await self._record_step(StepRecordInput(
+            batch_id=self.inp.batch_id, step_id=instance, update_id=f"{instance}/recorded",
+            kind=step.kind, title=step.title, result=result, values=values, signature=signature,
+        ))
+        await self._finish(step, result, values, signature, recorded)
+
+    async def _finish(
+        self, step: PlanStep, result: str, values: dict[str, str], signature: SignatureIntent,
+        recorded: StepRecorded,
+    ) -> None:
+        """A recorded step: flag an alert, apply the exception policy, update the view."""
+        view = self.views[step.step_id]
+        if values.get("alert"):
+            await self._event("value.alert", signature.signer.username,
+                              {"step": step.step_id, "value": values.get("value", ""),
+                               "alert": values["alert"]},
+                              key=f"{self.inp.batch_id}/{self._instance(step.step_id)}/alert")
+        if result == "fail" and step.on_fail in (ON_FAIL_HOLD, ON_FAIL_ABORT):
+            # Before the step counts as done, or the procedure would already move on.
+            await self._apply_exception_policy(step, values, signature.signer)
+        if view.status != "awaiting_disposition":
+            view.status = "awaiting_verification" if step.verify_role else "done"
+        view.result = result
+        view.value, view.unit = values.get("value"), values.get("unit")
+        view.alert = values.get("alert", "")
+        view.signed_by = signature.signer.full_name
+        view.signed_at = signature.signed_at
+        self.step_hashes[step.step_id] = recorded.content_sha256
+
+    def _recorded_values(self) -> dict[str, str | None]:
+        return {v.step_id: v.value for v in self.views.values() if v.status != "pending"}
+
+    async def _device_failed(self, step: PlanStep, message: str, *, operator_retries: bool) -> None:
+        """A device (or calculation, or label) that still fails after its retries: the
+        recipe's on_fail decides. abort ends the batch; hold opens a deviation that holds
+        the phase until QA accepts (then it runs again); otherwise the failure is recorded
+        and, where no operator can simply try again, the batch holds for a restart."""
+        instance = self._instance(step.step_id)
+        stamp = workflow.now().strftime("%Y%m%dT%H%M%S%f")
+        await self._event("device.failed", "system", {"step": step.step_id, "error": message},
+                          key=f"{self.inp.batch_id}/{instance}/device.failed/{stamp}")
+        if step.on_fail == ON_FAIL_ABORT:
+            self.state = ABORTED
+            await self._event(f"batch.aborted/{instance}", "system",
+                              {"reason": f"{message}; the recipe aborts the batch."})
+            return
+        if step.on_fail == ON_FAIL_HOLD and self.inp.quality:
+            what = f"{step.title}: {message}"
+            ref = await self._open_deviation(step, f"device-failure-{stamp}", what[:200], what,
+                                             MINOR)
+            self.deviations[ref.deviation_id] = step.step_id
+            self.retry_after.add(ref.deviation_id)
+            self.views[step.step_id].status = "awaiting_disposition"
+            return
+        if not operator_retries or step.on_fail == ON_FAIL_HOLD:
+            self.state = HELD
+            self.hold_reason = (f"{step.title}: {message} — fix the cause, then a supervisor "
+                                "or QA restarts the batch.")
+
+    async def _await_retry(self, step: PlanStep) -> None:
+        await workflow.wait_condition(
+            lambda: self.state in (RUNNING, ABORTED)
+            and self.views[step.step_id].status != "awaiting_disposition"
+        )
+
+    def _device_queue(self, step: PlanStep) -> dict[str, Any]:
+        """Run the device activity on the station worker that reaches this equipment. If
+        that station's worker is down nothing else can serve the queue: after 30 s the
+        attempt fails as a device failure the operator sees, instead of waiting forever."""
+        equipment = self.inp.equipment.get(step.equipment_role or "")
+        queue = self.inp.task_queues.get(equipment or "")
+        if not queue:
+            return {}
+        return {"task_queue": queue, "schedule_to_start_timeout": STATION_START_TIMEOUT}
 
     # --- operator actions ----------------------------------------------------
 
@@ -425,7 +700,8 @@ class BatchWorkflow:
         async with self.lock:
             self._check_current(req.step_id, WEIGH, req.requested_by, OPERATOR)
             step = self._step(req.step_id)
-            assert step.material is not None
+            due = self._due(step)
+            assert due is not None
             try:
                 reading = await workflow.execute_activity(
                     "read_weight",
@@ -433,17 +709,23 @@ class BatchWorkflow:
                         batch_id=self.inp.batch_id,
                         step_id=self._instance(step.step_id),
                         equipment_id=self._equipment(step),
-                        unit=step.material.unit,
-                        low=step.material.low,
-                        high=step.material.high,
+                        unit=due.unit,
+                        low=due.low,
+                        high=due.high,
                     ),
                     result_type=WeightReading,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=SCALE_RETRY,
+                    **self._device_queue(step),
                 )
             except ActivityError as err:
-                raise ApplicationError(_cause(err), non_retryable=True) from err
-            low, high = Decimal(step.material.low), Decimal(step.material.high)
+                # An unstable or overloaded scale is the operator's to fix; a scale that
+                # cannot be reached after the retries is a device failure for on_fail.
+                if not _refused(err) and workflow.patched("device-failure-policy"):
+                    await self._device_failed(step, _cause(err), operator_retries=True)
+                raise ApplicationError(_cause(err), type=_cause_type(err),
+                                       non_retryable=True) from err
+            low, high = Decimal(due.low), Decimal(due.high)
             reading = replace(reading, in_tolerance=low <= Decimal(reading.value) <= high)
             self.readings[step.step_id] = reading
             return reading
@@ -451,6 +733,132 @@ class BatchWorkflow:
     @capture_weight.validator
     def _validate_capture(self, req: CaptureWeightRequest) -> None:
         self._check_current(req.step_id, WEIGH, req.requested_by, OPERATOR)
+
+    @workflow.update
+    async def scan_material(self, req: ScanMaterialRequest) -> MaterialScanned:
+        """A pick step: the WMS checks the scanned label (material, lot, expiry, status)."""
+        self.updates += 1
+        async with self.lock:
+            step = self._validate_scan(req)
+            assert step.material is not None
+            due = self._due(step)
+            assert due is not None
+            try:
+                found = await workflow.execute_activity(
+                    "wms_verify_scan",
+                    ScanRequest(raw=req.barcode, material_code=step.material.material_code),
+                    result_type=ScanResult, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    retry_policy=SYSTEM_RETRY,
+                )
+            except ActivityError as err:
+                if _refused(err) and _cause_type(err) != "BadScan":
+                    # The wrong container is an event in the record, and per the recipe a
+                    # deviation (hold) or the end of the batch (abort).
+                    await self._scan_refused(step, req, _cause(err))
+                raise ApplicationError(_cause(err), type=_cause_type(err) or "ScanRefused",
+                                       non_retryable=True) from err
+            scanned = MaterialScanned(
+                material_code=found.material_code, lot_number=found.lot_number,
+                gtin=found.gtin, expiry=found.expiry, quantity=due.target, unit=due.unit,
+            )
+            self.scans[step.step_id] = scanned
+            return scanned
+
+    @scan_material.validator
+    def _validate_scan_update(self, req: ScanMaterialRequest) -> None:
+        self._validate_scan(req)
+
+    def _validate_scan(self, req: ScanMaterialRequest) -> PlanStep:
+        planned = self.plan.step(req.step_id)
+        role = planned.perform_role if planned else OPERATOR
+        self._check_current(req.step_id, PICK, req.requested_by, role)
+        if not self.inp.inventory:
+            raise ApplicationError(
+                "This batch runs without the WMS, so a pick cannot be verified: start it on "
+                "a site with the WMS enabled.",
+                type="NoWms",
+            )
+        if not req.barcode.strip() or len(req.barcode) > 512:
+            raise ApplicationError("Scan the container's GS1 label (1 to 512 characters).",
+                                   type="BadValue")
+        return self._step(req.step_id)
+
+    async def _scan_refused(self, step: PlanStep, req: ScanMaterialRequest, message: str) -> None:
+        instance = self._instance(step.step_id)
+        stamp = workflow.now().strftime("%Y%m%dT%H%M%S%f")
+        await self._event("pick.refused", req.requested_by.username,
+                          {"step": step.step_id, "scan": req.barcode[:200], "error": message},
+                          key=f"{self.inp.batch_id}/{instance}/pick.refused/{stamp}")
+        if step.on_fail == ON_FAIL_ABORT:
+            self.state = ABORTED
+            await self._event(f"batch.aborted/{instance}", "system",
+                              {"reason": f"{message}; the recipe aborts the batch."})
+        elif step.on_fail == ON_FAIL_HOLD and self.inp.quality:
+            what = f"{step.title}: wrong container scanned"
+            ref = await self._open_deviation(step, f"scan-refused-{stamp}", what,
+                                             f"{message} Scanned by {req.requested_by.full_name}.",
+                                             MINOR)
+            self.deviations[ref.deviation_id] = step.step_id
+            self.retry_after.add(ref.deviation_id)
+            self.views[step.step_id].status = "awaiting_disposition"
+
+    async def _issue_pick(self, step: PlanStep) -> dict[str, str]:
+        """Issue the picked quantity of the scanned lot to the batch, exactly once."""
+        scanned = self.scans[step.step_id]
+        instance = self._instance(step.step_id)
+        try:
+            issued = await workflow.execute_activity(
+                "wms_issue",
+                IssueRequest(
+                    key=issue_key(self.inp.batch_id, instance, 1), batch_id=self.inp.batch_id,
+                    phase_instance=instance, line=1, material_code=scanned.material_code,
+                    lot_number=scanned.lot_number, quantity=scanned.quantity,
+                    unit=scanned.unit, actor="ebr",
+                ),
+                result_type=Issued, start_to_close_timeout=SYSTEM_TIMEOUT,
+                retry_policy=SYSTEM_RETRY,
+            )
+        except ActivityError as err:
+            raise ApplicationError(_cause(err), type=_cause_type(err)) from err
+        return {
+            "value": scanned.quantity, "unit": scanned.unit, "lot": issued.lot_number,
+            "gtin": scanned.gtin, "expiry": scanned.expiry,
+            "lots": f"{issued.lot_number} {issued.quantity} {issued.unit}",
+        }
+
+    @workflow.update
+    async def request_hold(self, req: HoldRequest) -> ReleaseOutcome:
+        """An operator stops the batch (a spill, a doubt): signed, with the reason."""
+        self.updates += 1
+        async with self.lock:
+            self._validate_hold_request(req)
+            return await self._change_state(
+                StateChangeRequest(req.signature, f"Requested by {req.signature.signer.full_name}:"
+                                                  f" {req.reason.strip()}"),
+                HELD,
+            )
+
+    @request_hold.validator
+    def _validate_request_hold(self, req: HoldRequest) -> None:
+        self._validate_hold_request(req)
+
+    def _validate_hold_request(self, req: HoldRequest) -> None:
+        signer = req.signature.signer
+        if self.state != RUNNING:
+            raise ApplicationError(
+                f"Batch {self.inp.batch_id} is {self.state}; only a running batch can be held.",
+                type="WrongState",
+            )
+        if not ({OPERATOR, SUPERVISOR, QA} & set(signer.roles)):
+            raise ApplicationError(
+                f"{signer.full_name} is not an operator, supervisor or QA of this batch.",
+                type="NotPermitted",
+            )
+        if req.signature.meaning != HOLD_MEANING:
+            raise ApplicationError(f"A hold is signed with the meaning '{HOLD_MEANING}'.")
+        if not req.reason.strip() or len(req.reason) > 2000:
+            raise ApplicationError("Give the reason for the hold (1 to 2000 characters).",
+                                   type="Missing")
 
     @workflow.update
     async def complete_step(self, req: CompleteStepRequest) -> StepOutcome:
@@ -461,6 +869,8 @@ class BatchWorkflow:
             reading = self.readings.get(step.step_id) if step.kind == WEIGH else None
             if reading is not None and self.inp.inventory:
                 values["lots"] = await self._consume(step, reading)
+            if step.kind == PICK:
+                values.update(await self._issue_pick(step))
             update = workflow.current_update_info()
             recorded = await self._record_step(
                 StepRecordInput(
@@ -475,19 +885,12 @@ class BatchWorkflow:
                     reading=reading,
                 )
             )
-            view = self.views[step.step_id]
-            if result == "fail" and step.on_fail in (ON_FAIL_HOLD, ON_FAIL_ABORT):
-                # Before the step counts as done, or the procedure would already move on.
-                await self._apply_exception_policy(step, values, req.signature.signer)
-            if view.status != "awaiting_disposition":
-                view.status = "awaiting_verification" if step.verify_role else "done"
-            view.result = result
-            view.value, view.unit = values.get("value"), values.get("unit")
-            view.signed_by = req.signature.signer.full_name
-            view.signed_at = req.signature.signed_at
-            self.performers.add(req.signature.signer.user_id)
+            await self._finish(step, result, values, req.signature, recorded)
+            # A sign-off with another meaning (reviewed, approved) is not performing.
+            if req.signature.meaning == PERFORMED:
+                self.performers.add(req.signature.signer.user_id)
             self.step_performer[step.step_id] = req.signature.signer.user_id
-            self.step_hashes[step.step_id] = recorded.content_sha256
+            self.scans.pop(step.step_id, None)
             return StepOutcome(
                 step_id=step.step_id,
                 result=result,
@@ -557,6 +960,7 @@ class BatchWorkflow:
             )
             view = self.views[step.step_id]
             view.result, view.value = result, values.get("value")
+            view.alert = values.get("alert", "")
             view.corrections += 1
             self.step_hashes[step.step_id] = recorded.content_sha256
             return StepOutcome(
@@ -595,10 +999,18 @@ class BatchWorkflow:
             except ActivityError as err:
                 raise ApplicationError(_cause(err), type=_cause_type(err)) from err
             del self.deviations[req.deviation_id]
-            if req.disposition == REWORK:
+            if req.deviation_id in self.retry_after and req.disposition != REJECT:
+                # The device (or the scan) failed, not the material: try the phase again.
+                self.retry_after.discard(req.deviation_id)
+                self.views[step.step_id].status = "active"
+            elif req.disposition == REWORK:
                 iteration = self.iterations.get(step.step_id, 1) + 1
                 self._reset([FlowNode(STEP, step_id=step.step_id)], iteration)
                 self.views[step.step_id].status = "active"
+                self.views[step.step_id].active_since = workflow.now().isoformat()
+                self._show_due(step)
+                if workflow.patched("phase-started-event"):
+                    self._in_background(self._phase_started(step))
             elif req.disposition == REJECT:
                 self.state = ABORTED
                 await self._event(
@@ -731,28 +1143,37 @@ class BatchWorkflow:
             open_deviations=dict(self.deviations),
             report=self.report,
             hold_reason=self.hold_reason if self.state == HELD else "",
+            held_since=self.held_since,
+            held_total_s=self.held_total_s,
+            pending_signatures=[a for a in self._awaiting() if a.meaning],
+            pending_scan=self.scans.get(current) if current else None,
         )
 
     def _awaiting(self) -> list[Awaiting]:
         if self.state == HELD:
-            return [Awaiting("restart", None, [SUPERVISOR, QA])]
+            return [Awaiting("restart", None, [SUPERVISOR, QA], RESTART_MEANING)]
         if self.state == COMPLETE:
-            return [Awaiting("release", None, [QA])]
+            return [Awaiting("release", None, [QA], RELEASED_MEANING)]
         if self.state != RUNNING:
             return []
         waiting = []
         for step_id in self.active:
             step, view = self._step(step_id), self.views[step_id]
             if view.status == "awaiting_disposition":
-                waiting.append(Awaiting("disposition", step_id, [QA]))
+                waiting.append(Awaiting("disposition", step_id, [QA], REVIEWED))
             elif view.status == "awaiting_verification":
-                waiting.append(Awaiting("verify", step_id, [step.verify_role or OPERATOR]))
-            elif step_id in self.mixing:
-                waiting.append(Awaiting("device", step_id, []))
+                waiting.append(Awaiting("verify", step_id, [step.verify_role or OPERATOR],
+                                        VERIFIED))
+            elif step_id in self.mixing or step.kind in (PLC_SET, PLC_READ, CALC, LABEL):
+                if view.status != "done":
+                    waiting.append(Awaiting("device", step_id, []))
             elif step.kind == WEIGH and step_id not in self.readings:
                 waiting.append(Awaiting("weigh", step_id, [OPERATOR]))
+            elif step.kind == PICK and step_id not in self.scans:
+                waiting.append(Awaiting("scan", step_id, [step.perform_role]))
             elif view.status != "done":
-                waiting.append(Awaiting("perform", step_id, [OPERATOR]))
+                waiting.append(Awaiting("perform", step_id, [step.perform_role],
+                                        step.sign_meaning))
         return waiting
 
     # --- rules (shared by validators and handlers) ---------------------------
@@ -772,9 +1193,17 @@ class BatchWorkflow:
         step = self.plan.step(step_id)
         if step is None:
             raise ApplicationError(f"Step {step_id} is not part of this batch.", type="WrongStep")
+        done = self.views[step_id]
+        # Checked before `active`: a step completed a moment ago is still active until the
+        # procedure moves on, and an update admitted meanwhile must not complete it twice.
+        if done.status == "done":
+            # A second tablet (or a double tap) learns who was first, and when.
+            raise ApplicationError(
+                f"Step {step_id} was already completed by {done.signed_by or 'the system'}"
+                f" at {done.signed_at or 'an earlier time'}.",
+                type="Duplicate",
+            )
         if step_id not in self.active:
-            if self.views[step_id].status == "done":
-                raise ApplicationError(f"Step {step_id} is already complete.", type="Duplicate")
             raise ApplicationError(
                 f"Step {step_id} is not a current step; the current step is "
                 f"{' or '.join(self.active) or 'none'}.",
@@ -794,10 +1223,22 @@ class BatchWorkflow:
             raise ApplicationError(f"Step {step_id} is a {step.kind} step.", type="WrongStep")
 
     def _validate_completion(self, req: CompleteStepRequest) -> PlanStep:
-        self._check_current(req.step_id, None, req.signature.signer, OPERATOR)
-        if req.signature.meaning != PERFORMED:
-            raise ApplicationError("A step is signed with the meaning 'performed'.")
+        planned = self.plan.step(req.step_id)
+        role = planned.perform_role if planned else OPERATOR
+        self._check_current(req.step_id, None, req.signature.signer, role)
         step = self._step(req.step_id)
+        if req.signature.meaning != step.sign_meaning:
+            raise ApplicationError(f"This step is signed with the meaning '{step.sign_meaning}'.")
+        if step.kind in (PLC_SET, PLC_READ, CALC, LABEL):
+            raise ApplicationError(
+                f"Step {step.step_id} is a {step.kind} step the batch completes by itself.",
+                type="WrongStep",
+            )
+        if step.kind == PICK and step.step_id not in self.scans:
+            raise ApplicationError(
+                "Scan the label of the picked container first: no lot is scanned for this step.",
+                type="MissingScan",
+            )
         if step.kind == WEIGH:
             reading = self.readings.get(step.step_id)
             if reading is None:
@@ -806,10 +1247,11 @@ class BatchWorkflow:
                     type="MissingReading",
                 )
             if not reading.in_tolerance:
-                assert step.material is not None
+                due = self._due(step)
+                assert due is not None
                 raise ApplicationError(
                     f"The weight {reading.value} {reading.unit} is outside "
-                    f"{step.material.low}-{step.material.high} {step.material.unit}: adjust the "
+                    f"{due.low}-{due.high} {due.unit}: adjust the "
                     "material on the scale and weigh again.",
                     type="OutOfTolerance",
                 )
@@ -818,7 +1260,7 @@ class BatchWorkflow:
                 "The mixer is still running; sign when the mix has finished.", type="Mixing"
             )
         if step.kind == CHECK:
-            _decimal(req.entered_value, step.value_label or "the measured value")
+            phases.judge_entry(step, req.entered_value)
         if step.kind == TIMER:
             elapsed = self._elapsed(step)
             if elapsed < (step.min_duration_s or 0):
@@ -850,11 +1292,11 @@ class BatchWorkflow:
             if run.run_time_s < (step.duration_s or 0):
                 result = "fail"
         elif step.kind == CHECK:
-            assert step.limits is not None
-            value = _decimal(req.entered_value, step.value_label or "the measured value")
-            values.update(value=str(value), unit=step.limits.unit)
-            if not (Decimal(step.limits.low) <= value <= Decimal(step.limits.high)):
-                result = "fail"
+            judged = phases.judge_entry(step, req.entered_value)
+            values.update(_values(judged, step.unit or (step.limits.unit if step.limits else "")))
+            result = judged.result
+        elif step.kind == SIGNOFF:
+            values.update(signed_as=step.sign_meaning)
         elif step.kind == INSTRUCTION:
             values.update(confirmed="yes")
         elif step.kind == TIMER:
@@ -943,7 +1385,7 @@ class BatchWorkflow:
             raise ApplicationError("A correction is signed with the meaning 'performed'.")
         if not req.reason.strip():
             raise ApplicationError("Give the reason for the correction.", type="Missing")
-        _decimal(req.value, step.value_label or "the corrected value")
+        phases.judge_entry(step, req.value)
         return step
 
     def _next_step_id(self, step_id: str) -> str | None:
@@ -1011,20 +1453,17 @@ class BatchWorkflow:
         instance = self._instance(step.step_id)
         what = f"{step.title}: {values.get('value')} {values.get('unit', '')} outside limits"
         if self.inp.quality:
-            ref = await workflow.execute_activity(
-                "qms_open_deviation",
-                OpenDeviationRequest(
-                    key=deviation_key(self.inp.batch_id, instance, "out-of-limits"),
-                    batch_id=self.inp.batch_id, phase_instance=instance,
-                    classification=MINOR if step.on_fail == ON_FAIL_HOLD else "critical",
-                    title=what, description=f"{what}; recorded by {signer.full_name}.",
-                    actor="ebr", origin="automatic",
-                ),
-                result_type=DeviationRef, start_to_close_timeout=SYSTEM_TIMEOUT,
-                retry_policy=SYSTEM_RETRY,
-            )
+            if step.step_id in self.timer_deviations:
+                # The deviation opened when the hold passed its maximum is this excursion.
+                deviation_id = self.timer_deviations.pop(step.step_id)
+            else:
+                ref = await self._open_deviation(
+                    step, "out-of-limits", what, f"{what}; recorded by {signer.full_name}.",
+                    MINOR if step.on_fail == ON_FAIL_HOLD else "critical",
+                )
+                deviation_id = ref.deviation_id
             if step.on_fail == ON_FAIL_HOLD:
-                self.deviations[ref.deviation_id] = step.step_id
+                self.deviations[deviation_id] = step.step_id
                 self.views[step.step_id].status = "awaiting_disposition"
                 return
         if step.on_fail == ON_FAIL_HOLD:
@@ -1034,6 +1473,22 @@ class BatchWorkflow:
             self.state = ABORTED
             await self._event(f"batch.aborted/{instance}", "system",
                               {"reason": f"{what}; the recipe aborts the batch."})
+
+    async def _open_deviation(
+        self, step: PlanStep, reason: str, title: str, description: str, classification: str
+    ) -> DeviationRef:
+        instance = self._instance(step.step_id)
+        return await workflow.execute_activity(
+            "qms_open_deviation",
+            OpenDeviationRequest(
+                key=deviation_key(self.inp.batch_id, instance, reason),
+                batch_id=self.inp.batch_id, phase_instance=instance,
+                classification=classification, title=title, description=description,
+                actor="ebr", origin="automatic",
+            ),
+            result_type=DeviationRef, start_to_close_timeout=SYSTEM_TIMEOUT,
+            retry_policy=SYSTEM_RETRY,
+        )
 
     def _validate_state_change(
         self, req: StateChangeRequest, meaning: str, allowed: tuple[str, ...]
@@ -1112,12 +1567,14 @@ class BatchWorkflow:
             **RECORD_TIMEOUTS,
         )
 
-    async def _event(self, action: str, actor: str, detail: dict[str, str]) -> None:
+    async def _event(
+        self, action: str, actor: str, detail: dict[str, str], key: str | None = None
+    ) -> None:
         await workflow.execute_activity(
             "record_event",
             BatchEvent(
                 batch_id=self.inp.batch_id,
-                key=f"{self.inp.batch_id}/{action}",
+                key=key or f"{self.inp.batch_id}/{action}",
                 action=action,
                 state=self.state,
                 actor=actor,
@@ -1129,14 +1586,17 @@ class BatchWorkflow:
         )
 
 
-def _decimal(text: str | None, label: str) -> Decimal:
-    try:
-        value = Decimal((text or "").strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise ApplicationError(f"Enter {label} as a number, e.g. 1.25.", type="BadValue")
-    return value
+def _values(judged: phases.Judged, unit: str, **extra: str) -> dict[str, str]:
+    values = {"value": judged.value, "unit": unit, **extra}
+    if judged.alert:
+        values["alert"] = judged.alert
+    return values
+
+
+def _refused(err: ActivityError) -> bool:
+    """The activity refused (non-retryable): a person can act on it; otherwise it ran out
+    of retries or time, which is a device (or system) failure."""
+    return err.retry_state == RetryState.NON_RETRYABLE_FAILURE
 
 
 def _cause_type(err: ActivityError) -> str | None:

@@ -29,6 +29,9 @@ REVIEWED = "reviewed"  # QA's disposition of a deviation
 HOLD_MEANING = "held"
 RESTART_MEANING = "restarted"
 ABORT_MEANING = "aborted"
+# What the record store shows as the "signer" of a step the batch completed by itself
+# (PLC set/read, calculation, label): not a person's e-signature, an attribution.
+RECORDED_MEANING = "recorded"
 
 # Roles the workflow checks in its validators.
 OPERATOR = "operator"
@@ -71,6 +74,9 @@ class BatchInput:
     # Consume weighed material from WMS lots (FEFO), and raise QMS deviations on excursions.
     inventory: bool = False
     quality: bool = False
+    # Equipment id -> task queue of the station worker that reaches it; equipment absent
+    # here is reached from the batch's own task queue.
+    task_queues: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +90,8 @@ class ResumeState:
     iterations: dict[str, int]
     state: str = RUNNING
     hold_reason: str = ""
+    held_since: str = ""
+    held_total_s: int = 0
 
 
 @dataclass
@@ -130,8 +138,37 @@ class WeightReading:
 class CompleteStepRequest:
     step_id: str
     signature: SignatureIntent
-    entered_value: str | None = None  # check steps: the measured value
+    entered_value: str | None = None  # check steps: the entered value, as text
     comment: str = ""
+
+
+@dataclass
+class ScanMaterialRequest:
+    """A pick step: the operator scanned the GS1 label of the container they picked."""
+
+    step_id: str
+    barcode: str  # element string as the scanner sends it, or the printed (01)…(10)… text
+    requested_by: Signer
+
+
+@dataclass
+class MaterialScanned:
+    """The lot a pick step will issue, as the WMS verified it from the scanned label."""
+
+    material_code: str
+    lot_number: str
+    gtin: str
+    expiry: str
+    quantity: str  # what completing the step issues, in `unit`
+    unit: str
+
+
+@dataclass
+class HoldRequest:
+    """Any operator of the batch stops it with a signed reason; supervisor or QA restart."""
+
+    reason: str
+    signature: SignatureIntent
 
 
 @dataclass
@@ -225,15 +262,23 @@ class StepView:
     verify_role: str | None = None
     verified_by: str | None = None
     corrections: int = 0
+    # When the step became active (workflow time, ISO): hold steps show their elapsed time.
+    active_since: str | None = None
+    # WEIGH / PICK: the quantity due and its limits (a CALC result when `target_from`).
+    target: str | None = None
+    low: str | None = None
+    high: str | None = None
+    alert: str = ""  # a value outside the alert limits, flagged for review
 
 
 @dataclass
 class Awaiting:
     """What the batch waits for now, and who may do it."""
 
-    action: str  # weigh | perform | verify | device | restart | release
+    action: str  # weigh | scan | perform | verify | device | disposition | restart | release
     step_id: str | None
     roles: list[str]
+    meaning: str = ""  # the signature meaning the action is signed with ('' = none)
 
 
 @dataclass
@@ -249,6 +294,12 @@ class BatchView:
     active_step_ids: list[str] = field(default_factory=list)
     open_deviations: dict[str, str] = field(default_factory=dict)  # deviation id -> step
     awaiting: list[Awaiting] = field(default_factory=list)
+    # Holds: when the current one began (ISO, '' when running) and the seconds of the
+    # holds already ended; the API adds the running hold's elapsed time at query time.
+    held_since: str = ""
+    held_total_s: int = 0
+    pending_signatures: list[Awaiting] = field(default_factory=list)
+    pending_scan: MaterialScanned | None = None
 
 
 # --- activities ---------------------------------------------------------------
@@ -289,6 +340,47 @@ class MixInput:
     equipment_id: str
     speed_rpm: int
     duration_s: int
+
+
+@dataclass
+class PlcSetInput:
+    batch_id: str
+    step_id: str  # the phase instance
+    equipment_id: str
+    tag: str
+    value: str  # decimal text in the tag's engineering unit
+
+
+@dataclass
+class PlcReadInput:
+    batch_id: str
+    step_id: str
+    equipment_id: str
+    tag: str
+
+
+@dataclass
+class PlcValue:
+    """A tag value as the PLC holds it (read back after a write, or read)."""
+
+    equipment_id: str
+    tag: str
+    value: str  # decimal text
+    read_at: str
+
+
+@dataclass
+class LabelInput:
+    batch_id: str
+    step_id: str  # the phase instance; names the label file
+    content: str
+
+
+@dataclass
+class LabelPrinted:
+    path: str
+    sha256: str
+    replayed: bool = False  # the same label had been written before (a retried activity)
 
 
 @dataclass

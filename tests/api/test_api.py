@@ -20,6 +20,12 @@ from tests.workflows.fakes import FakeScale
 RECIPE = ("VC-BLEND", "1.0.0")
 
 
+def sign(role: str) -> dict[str, str]:
+    """A signature's components: user id and password (the user id is needed on a
+    session's first signature and accepted on every later one)."""
+    return {"username": demo_user(role).username, "password": demo_user(role).password}
+
+
 class Api:
     def __init__(self, http: httpx.AsyncClient, scale: FakeScale) -> None:
         self.http, self.scale = http, scale
@@ -34,7 +40,7 @@ class Api:
     async def approve_example(self) -> None:
         r = await self.http.post(
             f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
-            json={"password": demo_user("approver").password},
+            json={"username": "approver", "password": demo_user("approver").password},
             headers=await self.login("approver"),
         )
         assert r.status_code == 200, r.text
@@ -103,7 +109,7 @@ class TestRecipes:
     async def test_operator_cannot_approve_a_recipe(self, api):
         r = await api.http.post(
             f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
-            json={"password": demo_user("operator").password},
+            json={"username": "operator", "password": demo_user("operator").password},
             headers=await api.login("operator"),
         )
         assert r.status_code == 403
@@ -131,7 +137,7 @@ class TestBatchExecution:
         op = await api.login("operator")
         last = batch["steps"][-1]
         r = await api.http.post(f"/api/v1/batches/B-WRONG/steps/{last}/complete",
-                                json={"password": demo_user("operator").password}, headers=op)
+                                json=sign("operator"), headers=op)
         assert r.status_code == 409 and error(r)["code"] == "wrong_step"
         record = await api.http.get("/api/v1/batches/B-WRONG/record", headers=op)
         assert record.json()["steps"] == []
@@ -145,7 +151,8 @@ class TestBatchExecution:
         assert (await api.http.post(f"/api/v1/batches/B-PW/steps/{first}/weigh",
                                     headers=op)).status_code == 200
         r = await api.http.post(f"/api/v1/batches/B-PW/steps/{first}/complete",
-                                json={"password": "not-my-password"}, headers=op)
+                                json=sign("operator") | {"password": "not-my-password-1"},
+                                headers=op)
         assert r.status_code == 401
         record = await api.http.get("/api/v1/batches/B-PW/record", headers=op)
         assert record.json()["steps"] == []
@@ -157,7 +164,7 @@ class TestBatchExecution:
         first = batch["steps"][0]
         api.scale.grams = Decimal("1200.00")
         await api.http.post(f"/api/v1/batches/B-RETRY/steps/{first}/weigh", headers=op)
-        body = {"password": demo_user("operator").password}
+        body = {"username": "operator", "password": demo_user("operator").password}
         headers = op | {"Idempotency-Key": "tablet-7-req-42"}
         one = await api.http.post(f"/api/v1/batches/B-RETRY/steps/{first}/complete",
                                   json=body, headers=headers)
@@ -172,6 +179,7 @@ class TestBatchExecution:
         await api.start_batch("B-TWICE")
         again = await api.start_batch("B-TWICE")
         assert again["batch_id"] == "B-TWICE"
+        assert again["area"] == "main"  # no area asked, none in the register: the default
 
     async def test_unknown_batch_is_404(self, api):
         r = await api.http.get("/api/v1/batches/NOPE", headers=await api.login("qa"))
@@ -196,7 +204,7 @@ class TestSupervisorActions:
         await api.approve_example()
         await api.start_batch("B-HOLD")
         sup = await api.login("supervisor")
-        body = {"password": demo_user("supervisor").password, "reason": "Dust alarm"}
+        body = sign("supervisor") | {"reason": "Dust alarm"}
         r = await api.http.post("/api/v1/batches/B-HOLD/hold", json=body, headers=sup)
         assert r.status_code == 200, r.text
         batch = await api.http.get("/api/v1/batches/B-HOLD", headers=sup)
@@ -212,7 +220,7 @@ class TestSupervisorActions:
         await api.start_batch("B-OPHOLD")
         op = await api.login("operator")
         r = await api.http.post("/api/v1/batches/B-OPHOLD/hold",
-                                json={"password": demo_user("operator").password, "reason": "x"},
+                                json=sign("operator") | {"reason": "x"},
                                 headers=op)
         assert r.status_code == 403
 
@@ -256,7 +264,7 @@ class TestMaterialsAndDeviations:
         api.scale.grams = Decimal("1200.00")
         await api.http.post(f"/api/v1/batches/B-LOTS/steps/{first}/weigh", headers=op)
         r = await api.http.post(f"/api/v1/batches/B-LOTS/steps/{first}/complete",
-                                json={"password": demo_user("operator").password}, headers=op)
+                                json=sign("operator"), headers=op)
         assert r.status_code == 200, r.text
         record = (await api.http.get("/api/v1/batches/B-LOTS/record", headers=op)).json()
         assert record["steps"][0]["values"]["lots"].startswith("ASC-2601 ")
@@ -267,6 +275,6 @@ class TestMaterialsAndDeviations:
         qa = await api.login("qa")
         r = await api.http.post(
             "/api/v1/batches/B-DEV/deviations/DEV-999999/disposition",
-            json={"password": demo_user("qa").password, "disposition": "accept",
+            json={"username": "qa", "password": demo_user("qa").password, "disposition": "accept",
                   "rationale": "n/a"}, headers=qa)
         assert r.status_code == 409 and "does not hold a step" in error(r)["message"]

@@ -51,7 +51,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
 
 
 def approve_body() -> dict[str, str]:
-    return {"password": demo_user("approver").password}
+    return {"username": "approver", "password": demo_user("approver").password}
 
 
 async def test_one_version_is_returned_with_its_exact_yaml_and_history(api: Client) -> None:

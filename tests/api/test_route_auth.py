@@ -17,7 +17,8 @@ from fastapi.routing import iter_route_contexts
 from api.app import create_app
 from settings.config import Settings
 
-# Public on purpose: logging in, the health probe for load balancers, static assets and
+# Public on purpose: logging in, the health and readiness probes for load balancers, the
+# Prometheus scrape (counts only, no batch data: docs/operations.md), static assets and
 # the API's own documentation. Logging out of the pages only drops the cookie.
 PUBLIC = {
     ("GET", "/login"),
@@ -25,6 +26,8 @@ PUBLIC = {
     ("POST", "/logout"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

@@ -14,6 +14,7 @@ import pytest
 from api.app import build_services, create_app
 from runtime.seed import demo_user, seed_demo
 from settings.config import Settings
+from tests.databases import disable_audit_guard
 
 
 class Client:
@@ -104,7 +105,7 @@ async def test_a_username_is_never_reused(api):
     admin = await api.login("admin")
     r = await api.http.post("/api/v1/users", headers=admin, json={
         "username": "operator", "full_name": "Another", "roles": ["operator"],
-        "password": "temporary-pass-1"})
+        "password": "temporary-pass-1", "reason": "rehire"})
     assert r.status_code == 409 and "never reused" in error(r)["message"]
 
 
@@ -215,7 +216,7 @@ async def test_csv_export_neutralises_spreadsheet_formulas(api):
     admin = await api.login("admin")
     await api.http.post("/api/v1/users", headers=admin, json={
         "username": "eve", "full_name": "=HYPERLINK(\"http://x\")", "roles": ["operator"],
-        "password": "temporary-pass-1"})
+        "password": "temporary-pass-1", "reason": "new hire"})
     r = await api.http.get("/api/v1/audit/export", headers=await api.login("auditor"),
                            params={"subject": "user/eve"})
     [row] = list(csv.DictReader(io.StringIO(r.text)))
@@ -232,7 +233,7 @@ async def test_verify_reports_an_intact_chain(api):
 
 async def test_verify_names_the_row_an_attacker_edited(api):
     with api.svc.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+        disable_audit_guard(conn)
         conn.exec_driver_sql("UPDATE audit_events SET detail_json = '{}' WHERE id = 3")
     r = await api.http.get("/api/v1/audit/verify", headers=await api.login("auditor"))
     body = r.json()

@@ -7,14 +7,14 @@ from typer.testing import CliRunner
 from cli.main import app
 from signatures.identity import UserDirectory
 from store.db import create_schema, make_engine
+from tests.databases import disable_audit_guard, record_store_url
 
 runner = CliRunner()
 
 
 def _store(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path))
-    monkeypatch.delenv("EBR_DATABASE_URL", raising=False)
-    engine = make_engine(f"sqlite:///{tmp_path / 'ebr.db'}")
+    engine = make_engine(record_store_url(tmp_path))
     create_schema(engine)
     users = UserDirectory(engine)
     for name in ("ada", "bob", "cy"):
@@ -32,7 +32,7 @@ def test_intact_trail_verifies_with_exit_0(tmp_path, monkeypatch):
 def test_altered_entry_is_named_with_exit_1(tmp_path, monkeypatch):
     engine = _store(tmp_path, monkeypatch)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+        disable_audit_guard(conn)
         conn.exec_driver_sql("UPDATE audit_events SET subject = 'user/mallory' WHERE id = 2")
     engine.dispose()
     result = runner.invoke(app, ["audit", "verify"])

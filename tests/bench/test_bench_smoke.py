@@ -21,7 +21,7 @@ def test_bench_smoke_writes_every_comparison(tmp_path: Path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     data = json.loads((tmp_path / "latest.json").read_text())
     ids = [r["id"] for r in data["results"]]
-    assert ids == ["1", "3", "5", "6a", "6b", "7", "8"]
+    assert ids == ["1", "3", "1", "2", "4", "9", "5", "6a", "6b", "7", "8"]
     for comparison in data["results"]:
         for metric in comparison["metrics"].values():
             assert metric["ebr"]["median"] > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from decimal import Decimal
 
 from devices.errors import ScaleError
@@ -44,7 +43,6 @@ def frames(rng: random.Random):  # type: ignore[no-untyped-def]
 def test_random_frames_give_a_reading_or_a_scale_error_only():
     rng = random.Random(20260601)  # fixed seed: a failure reproduces
     readings = errors = 0
-    started = time.monotonic()
     for data in frames(rng):
         try:
             reading = parse_weight_answer(data, label="FUZZ")
@@ -56,7 +54,5 @@ def test_random_frames_give_a_reading_or_a_scale_error_only():
         assert reading.value.is_finite() and isinstance(reading.value, Decimal)
         assert reading.raw_frames == (data.decode("ascii"),)
         readings += 1
-    elapsed = time.monotonic() - started
     assert readings + errors == FRAMES
     assert readings > 1000 and errors > 50_000  # both paths were exercised
-    assert elapsed < 10.0, f"parsing {FRAMES} frames took {elapsed:.1f} s"

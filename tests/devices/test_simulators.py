@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from devices.cooker_tags import COOKER_TAGS
 from devices.errors import DeviceConnectionError
 from devices.modbus_plc import MixerPlc, PlcSettings
 from devices.mtsics import MtSicsScale, ScaleSettings
+from devices.plc import ModbusPlc
 from devices.scale_sim import ScaleControl
 from devices.simulators import read_state, run_simulators
 
 REPO = Path(__file__).resolve().parents[2]
+# pyserial 3.5's RFC 2217 client uses threading calls Python deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings(r"ignore:set(Daemon|Name)\(\) is deprecated")
 
 
 @pytest.fixture
@@ -45,9 +49,12 @@ class TestStateFile:
         assert set(state) == {
             "scale_port",
             "scale_url",
+            "scale_rfc2217",
             "scale_control",
             "plc_host",
             "plc_port",
+            "cooker_host",
+            "cooker_port",
             "time_scale",
             "pid",
         }
@@ -62,12 +69,17 @@ class TestStateFile:
         _, state, _ = running
         ScaleControl(str(state["scale_control"])).set_weight("321.00")
 
-        for url in (str(state["scale_port"]), str(state["scale_url"])):
+        for key in ("scale_port", "scale_url", "scale_rfc2217"):
+            url = str(state[key])
             with MtSicsScale(ScaleSettings(url, timeout_s=0.5)) as scale:
                 assert scale.stable_weight().value == Decimal("321.00")
         settings = PlcSettings(str(state["plc_host"]), int(str(state["plc_port"])))
         with MixerPlc(settings) as plc:
             assert plc.start(1000, 180).running is True
+        cooker = PlcSettings(str(state["cooker_host"]), int(str(state["cooker_port"])))
+        with ModbusPlc(cooker, tags=COOKER_TAGS) as plc:
+            assert plc.write_setpoint("setpoint_temp", "75") == Decimal("75")
+            assert plc.read_tag("heating") is True
 
     def test_stop_closes_the_devices_and_removes_the_state_file(self, tmp_path: Path) -> None:
         state_file = tmp_path / "devices.json"

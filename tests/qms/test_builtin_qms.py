@@ -121,3 +121,22 @@ def test_only_qa_releases_lots(qms):
     with pytest.raises(DispositionRefused, match="only QA releases"):
         qms.release_lot(q.LotReleaseRequest(key="r", lot_number="MCC-2602", reason="ok",
                                             signature=signature("sam", ["supervisor"])))
+
+
+def test_a_qms_hold_on_a_reserved_lot_blocks_its_pick_at_once(qms, wms):
+    reserved = wms.reserve(m.ReserveRequest(key="res-1", batch_id="B-3", phase_instance="p#1",
+                                            line=1, material_code="RM-ASC", quantity="2",
+                                            unit="kg", actor="olivia"))
+    (line,) = reserved.picks
+    assert line.lot_number == "ASC-2601"
+    qms.hold_lot(q.LotHoldRequest(key="h-2", lot_number="ASC-2601", reason="Foreign particle",
+                                  actor="quinn"))
+    with pytest.raises(LotOnHold, match="Foreign particle"):
+        wms.pick(m.PickRequest(key="pick-1", batch_id="B-3", phase_instance="p#1", line=1,
+                               lot_number="ASC-2601", from_bin=line.bin_code,
+                               to_bin="DISP-STAGE", quantity="2", unit="kg", actor="olivia"))
+    # A new reservation goes to the next released lot by FEFO.
+    again = wms.reserve(m.ReserveRequest(key="res-2", batch_id="B-3", phase_instance="p#1",
+                                         line=1, material_code="RM-ASC", quantity="2",
+                                         unit="kg", actor="olivia"))
+    assert [p.lot_number for p in again.picks] == ["ASC-2602"]

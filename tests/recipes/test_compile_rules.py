@@ -151,4 +151,6 @@ def test_material_charge_matches_the_contract(example_text: str) -> None:
         unit="g",
         low="1188.00",
         high="1212.00",
+        tolerance_percent="1",  # kept, so a computed target gets its window the same way
+        lot_status="released",
     )

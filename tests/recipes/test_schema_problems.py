@@ -122,7 +122,7 @@ class TestMissingAndInvalid:
         text = edit(("type: mix", "type: stir"))
         problem = only_problem(text)
         assert (problem.line, problem.path) == (line_with(text, "type: stir"), f"{BLEND}.type")
-        assert "use one of: weigh, mix, check, instruction" in problem.message
+        assert "use one of: weigh, mix, check, entry, instruction, timer," in problem.message
 
     def test_tolerance_with_both_forms(self, edit: Edit, problems_in: Callable) -> None:
         text = edit(

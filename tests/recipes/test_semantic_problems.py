@@ -250,7 +250,7 @@ class TestEachInputWeighedOnce:
         assert (twice.path, twice.line) == (f"{UP0_OP0}.phases[1].material", second)
         assert twice.message == (
             "'RM-ASC' is already weighed by step dispensing/weigh/weigh-ascorbic-acid (line "
-            f"{first}); each input is weighed exactly once"
+            f"{first}); each input is weighed or picked exactly once"
         )
         assert never.path == "formula.inputs[1].material"
         assert never.line == line_with(text, "- material: RM-MCC")

@@ -33,7 +33,8 @@ def guarded(node: FlowNode | None, inside: bool = False) -> set[str]:
     if node is None:
         return set()
     here = {node.step_id} if inside and node.step_id else set()
-    return here.union(*(guarded(c, inside or node.kind == IF) for c in node.children))
+    return here.union(*(guarded(c, inside or node.kind == IF)
+                        for c in node.children + node.otherwise))
 
 
 def path_of(result: SimulationResult) -> list[str]:
@@ -44,7 +45,7 @@ def path_of(result: SimulationResult) -> list[str]:
 async def test_every_example_runs_to_release_with_every_signature_intact(example: str) -> None:
     result = await run(example)
     assert result.state == "released"
-    assert result.failures == []
+    assert result.failures == [] and result.alerts == []
     assert set(result.skipped) <= guarded(result.plan.flow)
     steps = result.record["steps"]
     assert {s["step_id"] for s in steps} | set(result.skipped) == {
@@ -112,7 +113,7 @@ def test_scenario_problems_name_file_line_and_column(tmp_path: Path) -> None:
         "operation/phase or the full step id",
         f"{scenario}:3:13: decisions.0: 'retry' is not a decision; write restart or abort",
         f"{scenario}:4:1: speed: unknown key 'speed'; a scenario has: batch_size, values, "
-        "mixer_trips, decisions, release",
+        "mixer_trips, wrong_scans, decisions, release",
     ]
 
 
@@ -134,3 +135,88 @@ def test_simulating_an_invalid_recipe_lists_its_problems_and_exits_1(tmp_path: P
         "speed: mix_speed ", "speed: mix_sped "))
     code, lines = simulate_path(bad)
     assert code == 1 and "unknown parameter 'mix_sped' (did you mean 'mix_speed'?)" in lines[0]
+
+
+async def test_sausage_cooks_in_intervals_until_the_core_reaches_72_degc() -> None:
+    result = await run("cooked-sausage.yaml", "cooked-sausage-slow-cook.yaml")
+    assert result.state == "released"
+    results = {e.step_id: (e.kind, e.value) for e in result.path}
+    reads = [results[f"cooking/cook/core_temp{n}"] for n in ("", "#2", "#3", "#4")]
+    assert reads == [("plc_read", f"{v} degC") for v in ("45.5", "61.2", "68.9", "73.4")]
+    assert "cooking/cook/core_temp#5" not in results
+    assert results["cooking/cook/cook-interval#4"] == ("timer", "900 s")
+    assert results["cooking/cook/hold"][0] == "timer"
+    assert results["packing/metal-detection/metal-detector-test"] == ("check", "3 count")
+    assert result.plc_writes == [
+        "SIM-COOKER setpoint_temp = 78", "SIM-COOKER chill_temp = 2", "SIM-COOKER chill = 1"]
+    [label] = result.labels.values()
+    assert label.endswith("cooked to 73.4 degC")
+    assert result.alerts == [
+        "preparation/chop/batter-temperature: 11.0 degC outside the alert limits 0-10 degC"]
+    ccp = next(e for e in result.path if e.step_id == "packing/labelling/ccp-review")
+    assert ccp.signed_by == "Simulated Supervisor"
+
+
+async def test_sausage_that_never_reaches_72_degc_is_held_after_eight_intervals(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "undercooked.yaml"
+    scenario.write_text("values:\n  core_temp: 65\ndecisions: [abort]\n")
+    plan = compile_plan(load_recipe_file(EXAMPLES / "cooked-sausage.yaml"))
+    result = await simulate(plan, load_scenario(scenario, [s.step_id for s in plan.steps]))
+    assert result.state == "aborted"
+    assert path_of(result)[-1] == "cooking/cook/core_temp#8"
+    assert "after 8 tries" in result.failures[-1] and result.failures[-1].endswith("abort")
+
+
+async def test_supplement_weighs_the_potency_adjusted_quantity() -> None:
+    result = await run("supplement-blend.yaml", "supplement-blend-low-assay.yaml")
+    assert result.state == "released"
+    results = {e.step_id: (e.kind, e.value) for e in result.path}
+    assert results["dispensing/potency/assay"] == ("check", "97.6 percent")
+    # 5000 g at 100 % / 0.976, rounded to the calc's one decimal.
+    assert results["dispensing/potency/asc_quantity"] == ("calc", "5123.0 g")
+    assert results["dispensing/weigh/weigh-ascorbic-acid"] == ("weigh", "5124.2 g")
+    assert results["dispensing/weigh/pick-silica"] == ("pick", "100.00 g")
+    assert result.failures == [
+        "dispensing/weigh/weigh-ascorbic-acid: 5160 g is outside 5097.38-5148.62 g; refused at "
+        "the scale, weighed again"]
+    assert result.alerts == [
+        "dispensing/potency/assay: 97.6 percent outside the alert limits 98.5-101.5 percent"]
+    signers = {e.step_id: e.signed_by for e in result.path}
+    assert signers["blending/blend/uniformity"] == "Simulated QA Analyst"
+    assert signers["blending/discharge/line-clearance"] == "Simulated Supervisor"
+    [label] = result.labels.values()
+    assert label.endswith("ascorbic acid assay 97.6 %")
+
+
+async def test_wet_granulation_writes_the_dryer_setpoints_before_drying() -> None:
+    result = await run("wet-granulation.yaml")
+    assert result.plc_writes == [
+        "SIM-DRYER inlet_temp_setpoint = 60", "SIM-DRYER air_flow_setpoint = 120"]
+    path = path_of(result)
+    assert path.index("granulation/drying/set-air-flow") < path.index("granulation/drying/dry")
+
+
+async def test_emulsion_otherwise_runs_when_no_rest_is_needed() -> None:
+    default = await run("cosmetic-emulsion.yaml")
+    assert "emulsion/emulsify/appearance" in path_of(default)
+    reworked = await run("cosmetic-emulsion.yaml", "cosmetic-emulsion-rework.yaml")
+    assert "emulsion/emulsify/appearance" not in path_of(reworked)
+    assert "emulsion/emulsify/appearance" in reworked.skipped
+
+
+async def test_a_wrong_container_scanned_at_a_pick_is_refused_then_the_right_one_issued(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "wrong-scan.yaml"
+    scenario.write_text("wrong_scans: [pick-silica]\n")
+    plan = compile_plan(load_recipe_file(EXAMPLES / "supplement-blend.yaml"))
+    result = await simulate(plan, load_scenario(scenario, [s.step_id for s in plan.steps]))
+    assert result.state == "released"
+    [refused] = result.failures
+    assert refused.startswith("dispensing/weigh/pick-silica: scanned (01)")
+    assert "(10)SIM-UNKNOWN: refused (" in refused
+    assert ("dispensing/weigh/pick-silica", "pass") in [(e.step_id, e.result)
+                                                        for e in result.path]
+    assert any(a["action"] == "pick.refused" for a in result.record["audit"])

@@ -16,12 +16,20 @@ from sqlmodel import Session as DbSession
 from sqlmodel import select
 
 from devices.scale_sim import ScaleControl
-from runtime.demo import DemoError, Session, _devices, _grams, _wait_for_report
+from runtime.demo import (
+    DemoError,
+    Session,
+    _devices,
+    _grams,
+    _wait_for_report,
+    wait_until_complete,
+)
 from runtime.processes import ProcessGroup, ebr_command
 from settings.config import Settings
 from store.audit import verify_chain
 from store.db import make_engine
 from store.models import StepRecord
+from tests.reliability.invariants import check_batch
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +50,27 @@ def test_worker_killed_mid_batch_resumes_and_records_each_step_once(stack):
     base = settings.api_url
     approver = Session.login(base, "approver")
     approver.post("/api/v1/recipes/VC-BLEND/versions/1.0.0/approve",
-                  {"password": approver.password})
+                  {"username": approver.username, "password": approver.password})
     Session.login(base, "supervisor").post(
         "/api/v1/batches", {"batch_id": "CRASH-1", "recipe_id": "VC-BLEND", "version": "1.0.0"})
     operator = Session.login(base, "operator")
     scale = ScaleControl(_devices(settings)["scale_control"])
     plan = operator.get("/api/v1/batches/CRASH-1")["plan"]["steps"]
     url = "/api/v1/batches/CRASH-1/steps/"
-    sign = {"password": operator.password}
+    sign = {"username": operator.username, "password": operator.password}
 
     def weigh(step: dict) -> None:
         material = step["material"]
         scale.set_weight(_grams(material["target"], material["unit"]))
-        operator.post(f"{url}{step['step_id']}/weigh", key=f"w-{step['step_id']}")
+        # Like the tablet: a 503 (no worker yet) is retried with the same key.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                operator.post(f"{url}{step['step_id']}/weigh", key=f"w-{step['step_id']}")
+                return
+            except DemoError as exc:
+                if exc.code != "engine_unavailable" or time.monotonic() > deadline:
+                    raise
 
     weigh(plan[0])
     operator.post(f"{url}{plan[0]['step_id']}/complete", sign, key="c-0")
@@ -87,7 +103,8 @@ def test_worker_killed_mid_batch_resumes_and_records_each_step_once(stack):
     operator.post(f"{url}{plan[4]['step_id']}/complete", sign | {"value": "1.0"}, key="c-4")
     operator.post(f"{url}{plan[5]['step_id']}/complete", sign, key="c-5")
     qa = Session.login(base, "qa")
-    qa.post("/api/v1/batches/CRASH-1/release", {"password": qa.password,
+    wait_until_complete(qa, "CRASH-1")
+    qa.post("/api/v1/batches/CRASH-1/release", {"username": qa.username, "password": qa.password,
                                                 "decision": "released"}, key="rel")
     _wait_for_report(qa, "CRASH-1")
 
@@ -98,6 +115,7 @@ def test_worker_killed_mid_batch_resumes_and_records_each_step_once(stack):
         assert verify_chain(db).ok
     mix_values = json.loads(next(r for r in records if r.step_id == plan[3]["step_id"]).values_json)
     assert int(mix_values["value"]) >= plan[3]["duration_s"]  # the PLC counted one full run
+    check_batch(settings, engine, "CRASH-1")
     print(f"\nupdate completed {resume_s:.1f} s after the worker restarted")
     assert resume_s < 15
 
@@ -109,7 +127,7 @@ def test_temporal_server_killed_mid_batch_comes_back_with_the_batch(stack):
     base = settings.api_url
     approver = Session.login(base, "approver")
     approver.post("/api/v1/recipes/VC-BLEND/versions/1.0.0/approve",
-                  {"password": approver.password})
+                  {"username": approver.username, "password": approver.password})
     Session.login(base, "supervisor").post(
         "/api/v1/batches", {"batch_id": "SRV-1", "recipe_id": "VC-BLEND", "version": "1.0.0"})
     operator = Session.login(base, "operator")
@@ -119,8 +137,8 @@ def test_temporal_server_killed_mid_batch_comes_back_with_the_batch(stack):
     scale.set_weight(_grams(material["target"], material["unit"]))
     url = "/api/v1/batches/SRV-1/steps/"
     operator.post(f"{url}{plan[0]['step_id']}/weigh", key="w-0")
-    operator.post(f"{url}{plan[0]['step_id']}/complete", {"password": operator.password},
-                  key="c-0")
+    operator.post(f"{url}{plan[0]['step_id']}/complete",
+                  {"username": operator.username, "password": operator.password}, key="c-0")
 
     server = next(c for c in group.children if c.name == "temporal")
     server.process.kill()  # SIGKILL: the server's database file is all that survives
@@ -149,10 +167,12 @@ def test_temporal_server_killed_mid_batch_comes_back_with_the_batch(stack):
         except (DemoError, httpx.HTTPError):
             assert time.monotonic() < deadline, "the worker never came back to the server"
             time.sleep(1)
-    outcome = operator.post(f"{url}{plan[1]['step_id']}/complete",
-                            {"password": operator.password}, key="c-1")
+    outcome = operator.post(
+        f"{url}{plan[1]['step_id']}/complete",
+        {"username": operator.username, "password": operator.password}, key="c-1")
     assert outcome["result"] == "pass"
     engine = make_engine(settings.resolved_database_url)
     with DbSession(engine) as db:
         records = list(db.exec(select(StepRecord).where(StepRecord.batch_id == "SRV-1")))
         assert sorted(r.step_id for r in records) == sorted(s["step_id"] for s in plan[:2])
+    check_batch(settings, engine, "SRV-1")

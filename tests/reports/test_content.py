@@ -14,6 +14,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from weasyprint import HTML
 from weasyprint.urls import URLFetcherResponse
 
+from reports.errors import RenderError
 from reports.render import PackageAssetFetcher, render_batch_record, render_html
 
 MIX_STEP = "blending/mix/mix-blend"
@@ -235,8 +236,22 @@ def test_signatures_show_their_manifestation(record: dict, recipe_yaml: str) -> 
     # Printed name, meaning and date-time with its UTC offset (21 CFR 11.50).
     assert "Olivia Operator" in html
     assert '<span class="meaning">performed</span>' in html
-    assert "2026-11-21 23:46:10 UTC+01:00" in html
+    # Without a site time zone the record prints UTC, offset explicit.
+    assert "2026-11-21 22:46:10 UTC (UTC+00:00)" in html
     assert "Quinn Quality" in html
+
+
+def test_times_are_printed_in_the_site_time_zone_with_offset(
+    record: dict, recipe_yaml: str
+) -> None:
+    record["site"] = {"name": "Basel plant", "time_zone": "Europe/Zurich"}
+    html = render_html(record, recipe_yaml)
+    # 22:46:10 UTC on 21 November is 23:46:10 CET, whatever offset it was recorded with.
+    assert "2026-11-21 23:46:10 CET (UTC+01:00)" in html
+    assert "times in Europe/Zurich" in html
+    record["site"]["time_zone"] = "Mars/Olympus"
+    with pytest.raises(RenderError, match="Mars/Olympus"):
+        render_html(record, recipe_yaml)
 
 
 def test_full_document_renders_with_all_exceptions(record: dict, recipe_yaml: str) -> None:
@@ -258,3 +273,51 @@ def test_rendering_leaves_the_process_environment_alone(
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     render_batch_record(record, recipe_yaml)
     assert "SOURCE_DATE_EPOCH" not in os.environ
+
+
+def _new_kind_steps() -> list[dict[str, Any]]:
+    def step(step_id: str, kind: str, title: str, values: dict, plan: dict, result: str = "pass"):
+        return {"step_id": step_id, "kind": kind, "title": title,
+                "instruction": f"Do {title.lower()}.", "unit_procedure": "cook",
+                "operation": "cook", "result": result, "values": values, "unit": None,
+                "limits": None, "device": None, "comment": "", "signature": None,
+                "plan": plan}
+
+    return [
+        step("c/c/set-temp", "plc_set", "Set cook temperature",
+             {"value": "72.0", "unit": "degC", "read_back": "72.0"},
+             {"tag": "setpoint_temp", "setpoint": "72.0", "unit": "degC"}),
+        step("c/c/core", "check", "Core temperature",
+             {"value": "71.2", "unit": "degC"},
+             {"limits": {"low": "70.0", "high": "80.0", "unit": "degC"},
+              "alert_limits": {"low": "71.5", "high": "78.0", "unit": "degC"},
+              "value_label": "Core temperature", "on_fail": "hold"}),
+        step("c/c/yield", "calc", "Yield", {"value": "96.4", "unit": "%"},
+             {"expression": "out / in * 100", "decimals": 1, "unit": "%"}),
+        step("c/c/label", "label", "Print label", {"printed": "LBL-0001"},
+             {"label_template": "batch-label"}),
+        step("c/c/qa", "signoff", "QA line clearance", {"confirmed": "yes"},
+             {"perform_role": "qa", "sign_meaning": "approved"}),
+        step("c/c/future", "vacuum_pack", "Vacuum pack", {"pressure": "12", "unit": "mbar"},
+             {"vacuum_mbar": "15", "equipment_role": "packer"}),
+    ]
+
+
+def test_new_phase_kinds_print_what_was_planned_and_recorded(
+    record: dict, recipe_yaml: str
+) -> None:
+    record["steps"] += _new_kind_steps()
+    html = render_html(record, recipe_yaml)
+    steps = html[html.index("Executed steps"):]
+    for expected in (
+        "PLC setpoint", "setpoint_temp", "72.0 degC", "Read back",  # plc_set
+        "Alert limits", "71.5 \u2013 78.0 degC", "hold for QA (deviation)",  # entry + alert
+        "Calculation", "out / in * 100",  # calc
+        "batch-label", "LBL-0001",  # label
+        "Sign-off", "Performed by role", "approved",  # signoff
+        "Vacuum pack", "Vacuum mbar", "15", "Pressure",  # a kind this renderer never saw
+    ):
+        assert expected in steps, expected
+    review = _review(html)
+    assert ">ALERT<" in review and "Core temperature" in review
+    assert "alert limits 71.5 to 78.0 degC" in review

@@ -85,7 +85,7 @@ def test_html_carries_the_record(record: dict, recipe_yaml: str) -> None:
         "Final status:",
         "S S      781.20 g",  # raw scale frame, verbatim
         "B123456789",
-        "2026-11-21 23:46:10 UTC+01:00",  # local time with its offset, not converted
+        "2026-11-21 22:46:10 UTC (UTC+00:00)",  # site time (UTC here) with its offset
         "Olivia Operator",
         "performed",
         record["steps"][0]["signature"]["content_sha256"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -14,6 +15,7 @@ from reports.render import render_batch_record
 from reports.sign import sign_pdf
 from store.batch_record import BatchRecordStore
 from store.db import create_schema, make_engine
+from tests.databases import record_store_url
 from tests.sample_plan import PLAN
 
 BATCH = "B-CLI-1"
@@ -25,8 +27,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, B
     """A site's var dir with a batch and its signed, published eBMR; returns (pdf, root, store)."""
     monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("EBR_ENV", "test")
-    monkeypatch.delenv("EBR_DATABASE_URL", raising=False)
-    engine = make_engine(f"sqlite:///{tmp_path / 'ebr.db'}")
+    engine = make_engine(record_store_url(tmp_path))
     create_schema(engine)
     store = BatchRecordStore(engine)
     store.create_batch(BATCH, PLAN, {"scale": "SCALE-01"}, "supervisor")
@@ -59,8 +60,8 @@ def test_database_that_disagrees_with_the_signed_record_fails(site) -> None:  # 
     pdf, root, store = site
     with store.engine.begin() as connection:
         # What a database administrator editing the table behind ebr's back would do.
-        connection.exec_driver_sql(
-            "UPDATE batches SET product_name = 'Renamed' WHERE batch_id = ?", (BATCH,)
+        connection.execute(
+            text("UPDATE batches SET product_name = 'Renamed' WHERE batch_id = :b"), {"b": BATCH}
         )
     result = runner.invoke(app, ["report", "verify", str(pdf), "--trust", str(root), "--db"])
     assert result.exit_code == 1

@@ -97,6 +97,6 @@ def test_binding_refuses_with_every_reason_when_nothing_fits(tmp_path: Path):
 
 
 def test_binding_refuses_a_class_nobody_registered(tmp_path: Path):
-    plan = dataclasses.replace(PLAN, equipment=[EquipmentRequirement("cook", "cooker")])
-    with pytest.raises(EquipmentError, match=r"No cooker is registered.*has: mixer, scale"):
+    plan = dataclasses.replace(PLAN, equipment=[EquipmentRequirement("fill", "filler")])
+    with pytest.raises(EquipmentError, match=r"No filler is registered.*has: cooker, mixer, scale"):
         load_register(settings(tmp_path)).bind(plan)

@@ -18,6 +18,9 @@ from signatures.identity import (
 from store.audit import verify_chain
 from store.models import AuditEvent
 
+# A later signature of its session: the password alone (the first needs the user id).
+LATER = {"username": None, "first_in_session": False}
+
 PASSWORD = "operator-pass-1"
 
 
@@ -58,9 +61,9 @@ def test_failed_signing_attempts_count_towards_the_lockout(users):
     olivia = users.get("olivia")
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
-            users.sign(olivia, "wrong-pass-1", "performed", "operator")
+            users.sign(olivia, "wrong-pass-1", "performed", "operator", **LATER)
     with pytest.raises(AccountLocked):
-        users.sign(olivia, "wrong-pass-1", "performed", "operator")
+        users.sign(olivia, "wrong-pass-1", "performed", "operator", **LATER)
 
 
 def test_failures_and_the_lockout_are_audited_in_the_chain(engine, users):
@@ -120,9 +123,10 @@ def test_expired_password_allows_login_but_not_signing(engine, users):
         )
     olivia = users.authenticate("olivia", PASSWORD)
     with pytest.raises(PasswordChangeRequired, match=r"expired on .*change it"):
-        users.sign(olivia, PASSWORD, "performed", "operator")
+        users.sign(olivia, PASSWORD, "performed", "operator", **LATER)
     users.change_password("olivia", PASSWORD, "a-fresh-pass-2")
-    assert users.sign(olivia, "a-fresh-pass-2", "performed", "operator").meaning == "performed"
+    intent = users.sign(olivia, "a-fresh-pass-2", "performed", "operator", **LATER)
+    assert intent.meaning == "performed"
 
 
 def test_password_set_by_an_administrator_must_be_changed_before_signing(users):
@@ -130,16 +134,17 @@ def test_password_set_by_an_administrator_must_be_changed_before_signing(users):
     users.create_user(admin, "nina", "Nina New", ["operator"], "temporary-pass-1", "new hire")
     nina = users.authenticate("nina", "temporary-pass-1")
     with pytest.raises(PasswordChangeRequired, match="set by an administrator"):
-        users.sign(nina, "temporary-pass-1", "performed", "operator")
+        users.sign(nina, "temporary-pass-1", "performed", "operator", **LATER)
     users.change_password("nina", "temporary-pass-1", "only-nina-knows-3")
-    assert users.sign(nina, "only-nina-knows-3", "performed", "operator").signer.username == "nina"
+    intent = users.sign(nina, "only-nina-knows-3", "performed", "operator", **LATER)
+    assert intent.signer.username == "nina"
 
 
 def test_administrator_reset_also_forces_a_change(users):
     users.reset_password(users.get("adrian"), "olivia", "reset-by-admin-4", "forgotten")
     olivia = users.authenticate("olivia", "reset-by-admin-4")
     with pytest.raises(PasswordChangeRequired):
-        users.sign(olivia, "reset-by-admin-4", "performed", "operator")
+        users.sign(olivia, "reset-by-admin-4", "performed", "operator", **LATER)
 
 
 def test_new_password_must_differ_and_follow_the_policy(users):

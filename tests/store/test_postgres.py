@@ -13,13 +13,16 @@ from store.batch_record import BatchRecordStore
 from tests.sample_plan import PLAN
 from workflows.messages import StepRecordInput
 
+# A later signature of its session: the password alone (the first needs the user id).
+LATER = {"username": None, "first_in_session": False}
+
 
 def test_signed_step_is_recorded_once_and_verifies_on_postgres(fresh_pg_engine):
     users = UserDirectory(fresh_pg_engine)
     users.ensure_user("olivia", "Olivia Operator", "operator-pass-1", ["operator"], "test")
     store = BatchRecordStore(fresh_pg_engine)
     store.create_batch("PG-1", PLAN, {"scale": "SCALE-01"}, "sup")
-    intent = users.sign(users.get("olivia"), "operator-pass-1", "performed", "operator")
+    intent = users.sign(users.get("olivia"), "operator-pass-1", "performed", "operator", **LATER)
     step = StepRecordInput("PG-1", "b/b/lod", "u-1", "check", "LOD", "pass",
                            {"value": "1.1", "unit": "percent"}, intent)
     assert store.record_step(step) == store.record_step(step)

@@ -36,6 +36,10 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TABLET = {"width": 1280, "height": 800}  # a 10-inch landscape tablet
 BATCH = "UI-1"
+# The demo WMS's labels (wms/seed.py): GTIN, lot and expiry as printed under the barcode.
+LABELS = {"RM-ASC": "(01)07601234560013(10)ASC-2601(17)280630"}
+WRONG_LABEL = "(01)07601234560020(10)MCC-2601"  # MCC at the ascorbic acid step
+EXAMPLE = Path(__file__).parents[2] / "recipes" / "examples" / "vitamin-c-blend.yaml"
 HOSTILE = "<script>window.__ebr_injected = 1</script> check the lid"
 
 
@@ -83,6 +87,14 @@ def log_out(page: Any) -> None:
     page.wait_for_url(re.compile(r"/login$"))
 
 
+
+def fill_user_id(scope, username: str) -> None:  # type: ignore[no-untyped-def]
+    """The first signature of a session asks for the user id too; later ones do not."""
+    field = scope.get_by_label(re.compile("Your user id"))
+    if field.count():
+        field.fill(username)
+
+
 def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, browser):
     from playwright.sync_api import expect
 
@@ -90,7 +102,7 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
     base = settings.api_url
     approver = Session.login(base, "approver")
     approver.post("/api/v1/recipes/VC-BLEND/versions/1.0.0/approve",
-                  {"password": approver.password})
+                  {"username": approver.username, "password": approver.password})
     Session.login(base, "supervisor").post(
         "/api/v1/batches", {"batch_id": BATCH, "recipe_id": "VC-BLEND", "version": "1.0.0"})
     operator_api = Session.login(base, "operator")
@@ -106,12 +118,19 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
     # --- Operator, on the tablet page ------------------------------------------------
     log_in(page, base, "operator")
     page.wait_for_url(re.compile(r"/operate$"))
+    # Keyboard users see where they are: the skip link comes first, every focus is ringed.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineWidth") == "4px"
+    page.keyboard.press("Tab")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineWidth") == "4px"
     shot(page, "01-operator-batches")
     page.get_by_role("link", name=re.compile(BATCH)).click()
     expect(page.locator(".step-card")).to_have_count(1)
     shot(page, "02-operator-step")
 
     refused_once = False
+    scanned = False
     for _ in range(len(plan)):
         card = page.locator(".step-card").first
         expect(card).to_be_visible()
@@ -119,6 +138,22 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
         step = plan[step_id]
         if step["kind"] == "weigh":
             material = step["material"]
+            label = LABELS.get(material["material_code"])
+            if label and not scanned:
+                # The handheld scanner types the label and Enter; the WMS checks it.
+                card.get_by_label(re.compile("Scan the label of")).fill(label)
+                card.get_by_label(re.compile("Scan the label of")).press("Enter")
+                expect(page.locator(".msg-ok").first).to_contain_text(
+                    f"Label verified: {material['material_code']} lot")
+                shot(page, "03-operator-scan-verified")
+                card = page.locator(".step-card").first
+                field = card.get_by_label(re.compile("Scan the label of"))
+                field.fill(WRONG_LABEL)
+                field.press("Enter")
+                expect(page.get_by_role("alert")).to_contain_text("Scan refused")
+                shot(page, "03-operator-scan-refused")
+                card = page.locator(".step-card").first
+                scanned = True
             # The operator puts the material on the scale, then asks the page to read it.
             scale.set_weight(_grams(material["target"], material["unit"]))
             card.get_by_role("button", name="Read scale").click()
@@ -143,6 +178,7 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
             shot(page, "05-operator-check-entry")
         if not refused_once:
             # A wrong password is refused with the API's own message, and nothing is signed.
+            fill_user_id(card, "operator")
             card.get_by_label(re.compile("Password of")).fill("not-my-password")
             card.get_by_role("button", name="Sign and complete").click()
             expect(page.get_by_role("alert")).to_contain_text("Refused")
@@ -150,6 +186,7 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
             refused_once = True
             card = page.locator(".step-card").first
             expect(card).to_have_attribute("data-step-id", step_id)
+        fill_user_id(card, "operator")
         card.get_by_label(re.compile("Password of")).fill(password)
         card.get_by_role("button", name="Sign and complete").click()
         expect(page.locator(".msg-ok").first).to_contain_text(
@@ -173,6 +210,8 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
     expect(exceptions).to_contain_text(HOSTILE)  # shown as text, not run
     assert page.evaluate("window.__ebr_injected") is None
     shot(page, "09-qa-review-batch")
+    fill_user_id(page.locator("form", has=page.get_by_role("button", name="Sign decision")),
+                 "qa")
     page.get_by_label(re.compile("Password of")).fill(demo_user("qa").password)
     page.get_by_role("button", name="Sign decision").click()
     expect(page.locator(".msg-ok").first).to_contain_text(f"Released {BATCH}")
@@ -198,3 +237,61 @@ def test_operator_executes_on_tablet_qa_releases_auditor_verifies_pdf(stack, bro
     result = page.locator("#verify-result")
     expect(result).to_contain_text(f"{BATCH}.pdf: verified")
     shot(page, "12-auditor-verified")
+    page.get_by_role("link", name="Audit trail", exact=True).click()
+    page.get_by_label("Batch", exact=True).fill(BATCH)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#trail")).to_contain_text("batch.released")
+    expect(page.locator("#export-csv")).to_be_visible()
+    shot(page, "13-auditor-trail")
+    log_out(page)
+
+    # --- Recipe author: a version with a mistake, then fixed, submitted -----------------
+    text = EXAMPLE.read_text().replace("version: 1.0.0 ", "version: 1.1.0 ", 1)
+    log_in(page, base, "author")
+    page.wait_for_url(re.compile(r"/recipes$"))
+    shot(page, "14-author-recipes")
+    page.get_by_role("link", name="Upload or write a new version").click()
+    page.get_by_label("or write it here").fill(
+        text.replace("      quantity: 800\n", "      quantity: -800\n"))
+    page.get_by_role("button", name="Validate and save as draft").click()
+    expect(page.locator("#problems")).to_contain_text("it must be greater than 0")
+    page.locator("#problems a").first.click()
+    expect(page.locator("li.has-problem").first).to_contain_text("quantity: -800")
+    shot(page, "15-author-problems-at-lines")
+    page.get_by_label("or write it here").fill(text.replace("quantity: 800\n", "quantity: 810\n"))
+    page.get_by_role("button", name="Validate and save as draft").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved. The recipe is valid")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_role("status")).to_contain_text("submitted for review")
+    shot(page, "16-author-submitted")
+    log_out(page)
+
+    # --- Approver: what changed, then the signed approval ---------------------------------
+    log_in(page, base, "approver")
+    page.goto(f"{base}/recipes/VC-BLEND/versions/1.1.0")
+    page.get_by_role("button", name="Show what changed").click()
+    expect(page.locator("#diff")).to_contain_text("810")
+    shot(page, "17-approver-diff")
+    page.goto(f"{base}/recipes/VC-BLEND/versions/1.1.0")
+    fill_user_id(page, demo_user("approver").username)
+    page.get_by_label(re.compile("Password of")).fill(demo_user("approver").password)
+    page.get_by_role("button", name="Sign approval").click()
+    expect(page.get_by_role("status")).to_contain_text("Version 1.1.0 approved, signed by")
+    shot(page, "18-approver-approved")
+    log_out(page)
+
+    # --- Administrator: users and the equipment register -----------------------------------
+    log_in(page, base, "admin")
+    page.wait_for_url(re.compile(r"/admin/users$"))
+    page.get_by_label("User id").fill("nina")
+    page.get_by_label(re.compile("Full name")).fill(HOSTILE)
+    page.get_by_label("operator").check()
+    page.get_by_label(re.compile("Initial password")).fill("Initial-pw-2026-abc!")
+    page.get_by_label("Reason").fill("New starter")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("status")).to_contain_text("Created nina")
+    assert page.evaluate("window.__ebr_injected") is None
+    shot(page, "19-admin-users")
+    page.get_by_role("link", name="Equipment").click()
+    expect(page.locator("main")).to_contain_text("SCALE-01")
+    shot(page, "20-admin-equipment")

@@ -6,104 +6,44 @@ pages call the API's route functions, so refusals arrive with the API's messages
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
-import httpx
-import pytest
 from sqlmodel import Session, select
 
 from api.pages_common import safe_next
 from api.pages_operate import check_entry
-from api.services import Services
+from recipes.plan import Limits, MaterialCharge, PlanStep
 from runtime.seed import demo_user
 from store.models import SessionToken
-from tests.app_rig import app_with_worker
-from tests.sample_plan import PLAN_VERIFIED
-from tests.workflows.fakes import FakeScale
+from tests.sample_plan import PLAN, PLAN_VERIFIED
+from tests.ui.rig import HOSTILE, HX, Rig
 from workflows.batch import BatchWorkflow
 from workflows.messages import BatchInput
 
-RECIPE = ("VC-BLEND", "1.0.0")
-HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+# Typed entries without instruments: an assay with alert limits, text, yes/no, and a
+# supervisor's sign-off.
+PLAN_TYPED = replace(PLAN, equipment=[], steps=[
+    PlanStep("q/a/assay", "check", "Assay", "Enter the assay.", "q", "a",
+             limits=Limits("95", "102", "percent"),
+             alert_limits=Limits("98", "101.5", "percent"), value_label="Assay"),
+    PlanStep("c/c/appearance", "check", "Appearance", "Describe it.", "c", "c",
+             value_type="text"),
+    PlanStep("c/c/sieved", "check", "Sieved", "Was it sieved?", "c", "c",
+             value_type="boolean"),
+    PlanStep("p/r/clearance", "signoff", "Line clearance", "Approve the clearance.", "p", "r",
+             perform_role="supervisor", sign_meaning="approved"),
+], flow=None)
+# A pick: the operator scans the container's GS1 label, the WMS checks it, signing issues it.
+PLAN_PICK = replace(PLAN, equipment=[], steps=[
+    PlanStep("d/p/pick-asc", "pick", "Pick ascorbic acid", "Pick and scan.", "d", "p",
+             material=MaterialCharge("RM-ASC", "Ascorbic acid", "0.500", "kg", "0.495",
+                                     "0.505")),
+], flow=None)
+
 SECOND = ("oscar", "Oscar Second-Operator", "Second-operator-pw-2026!")
 
 
-# What the operator puts on the fake scale for each weigh step: its target.
-TARGET_G = {"weigh-ascorbic-acid": "1200.00", "weigh-mcc": "800.00", "weigh-a": "1200.00"}
-
-
-@dataclass
-class Rig:
-    http: httpx.AsyncClient
-    svc: Services
-    queue: str
-    scale: FakeScale
-
-    def load_scale(self, step_id: str) -> None:
-        self.scale.grams = Decimal(TARGET_G[step_id.rsplit("/", 1)[-1]])
-
-    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    async def token(self, role: str) -> dict[str, str]:
-        # One login per role: each costs an argon2 verification (~0.1 s).
-        if role not in self.tokens:
-            self.tokens[role] = await self._login(role)
-        return self.tokens[role]
-
-    async def _login(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/api/v1/auth/login",
-                                 json={"username": user.username, "password": user.password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    async def page_login(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/login", data={"username": user.username,
-                                                 "password": user.password})
-        assert r.status_code == 303, r.text
-        return {"ebr_session": r.cookies["ebr_session"]}
-
-    async def start(self, batch_id: str) -> dict[str, Any]:
-        r = await self.http.post(
-            f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
-            json={"password": demo_user("approver").password},
-            headers=await self.token("approver"),
-        )
-        assert r.status_code in (200, 409), r.text  # 409: approved by an earlier test
-        r = await self.http.post(
-            "/api/v1/batches",
-            json={"batch_id": batch_id, "recipe_id": RECIPE[0], "version": RECIPE[1]},
-            headers=await self.token("supervisor"),
-        )
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    async def awaiting(self, batch_id: str, action: str) -> str:
-        """Wait until the batch awaits `action`; return that step id."""
-        headers = await self.token("supervisor")
-        for _ in range(200):
-            r = await self.http.get(f"/api/v1/batches/{batch_id}", headers=headers)
-            for waiting in r.json()["execution"]["awaiting"]:
-                if waiting["action"] == action:
-                    return waiting["step_id"]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{batch_id} never awaited {action}")
-
-
-@pytest.fixture
-async def rig(temporal_env, tmp_path: Path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
-    async with app_with_worker(temporal_env, tmp_path, "pages") as app:
-        yield Rig(app.http, app.services, app.task_queue, app.scale)
-
-
-HX = {"HX-Request": "true"}
 
 
 class TestLogin:
@@ -119,7 +59,9 @@ class TestLogin:
 
     async def test_each_role_lands_on_its_own_page(self, rig):
         for role, start in [("operator", "/operate"), ("qa", "/review"),
-                            ("auditor", "/audit-view"), ("author", "/batches")]:
+                            ("auditor", "/audit-view"), ("author", "/recipes"),
+                            ("approver", "/recipes"), ("admin", "/admin/users"),
+                            ("supervisor", "/batches")]:
             user = demo_user(role)
             r = await rig.http.post("/login", data={"username": user.username,
                                                     "password": user.password})
@@ -160,7 +102,8 @@ class TestTablet:
         await rig.http.post("/operate/T-PW/weigh", headers=HX, cookies=op,
                             data={"step_id": step, "key": "k-w"})
         r = await rig.http.post("/operate/T-PW/complete", headers=HX, cookies=op,
-                                data={"step_id": step, "key": "k-c", "password": "wrong"})
+                                data={"step_id": step, "key": "k-c", "username": "operator",
+                                      "password": "wrong"})
         assert "Refused:" in r.text and "User id or password is wrong" in r.text
         record = await rig.http.get("/api/v1/batches/T-PW/record", cookies=op)
         assert record.json()["steps"] == []
@@ -174,7 +117,8 @@ class TestTablet:
                             data={"step_id": first, "key": "k-w"})
         r = await rig.http.post(
             "/operate/T-SIGN/complete", headers=HX, cookies=op,
-            data={"step_id": first, "key": "k-c", "password": demo_user("operator").password})
+            data={"step_id": first, "key": "k-c", "username": "operator",
+                  "password": demo_user("operator").password})
         assert "Signed by Olivia Operator: Weigh Ascorbic acid recorded as pass." in r.text
         assert f'data-step-id="{second}"' in r.text
 
@@ -192,26 +136,162 @@ class TestTablet:
         await rig.start("T-HELD")
         r = await rig.http.post(
             "/api/v1/batches/T-HELD/hold",
-            json={"password": demo_user("supervisor").password, "reason": "Scale <SCALE-01> dirty"},
+            json={"username": "supervisor", "password": demo_user("supervisor").password,
+                  "reason": "Scale <SCALE-01> dirty"},
             headers=await rig.token("supervisor"))
         assert r.status_code == 200, r.text
         page = await rig.http.get("/operate/T-HELD", cookies=await rig.page_login("operator"))
         assert "Batch held:</strong> Scale &lt;SCALE-01&gt; dirty." in page.text
         assert "Read scale" not in page.text and "Sign and complete" not in page.text
 
-    def test_entries_are_checked_as_typed(self):
-        limits = {"low": "0.0", "high": "2.0", "unit": "percent"}
-        assert check_entry("", limits)[0] is None
-        assert check_entry("about two", limits) == (
-            False, "Enter a number such as 1.25 (a dot for decimals, no unit).")
-        assert check_entry("NaN", limits)[0] is False
-        assert check_entry("2.5", limits)[1].startswith("Outside the limits 0.0 to 2.0 percent")
-        assert check_entry(" 1.0 ", limits) == (True, "Within the limits 0.0 to 2.0 percent.")
+    async def test_the_operator_holds_the_batch_with_a_signed_reason(self, rig):
+        await rig.start("T-STOP")
+        op = await rig.page_login("operator")
+        page = await rig.http.get("/operate/T-STOP", cookies=op)
+        key = re.search(r'name="key" value="([0-9a-f]+)">\s*<div class="field wide-field">\s*'
+                        r'<label for="hold-reason"', page.text).group(1)
+        form = {"key": key, "reason": "Drum label torn", "username": "operator"}
+        r = await rig.http.post("/operate/T-STOP/request-hold", headers=HX, cookies=op,
+                                data=form | {"password": "wrong"})
+        assert "Refused:" in r.text and "User id or password is wrong" in r.text
+        r = await rig.http.post("/operate/T-STOP/request-hold", headers=HX, cookies=op,
+                                data=form | {"password": demo_user("operator").password})
+        assert "Held by Olivia Operator: Drum label torn" in r.text, r.text
+        page = await rig.http.get("/operate/T-STOP", cookies=op)
+        assert "Batch held:</strong> Requested by Olivia Operator: Drum label torn." in page.text
+        assert "Stop: hold the batch" not in page.text and "Read scale" not in page.text
+
+    def test_entries_are_checked_as_typed_against_action_and_alert_limits(self):
+        action = {"low": "0.0", "high": "2.0", "unit": "percent"}
+        alert = {"low": "0.5", "high": "1.5", "unit": "percent"}
+        assert check_entry("", action)[0] == ""
+        assert check_entry("about two", action) == (
+            "bad", "Enter a number such as 1.25 (a dot for decimals, no unit).")
+        assert check_entry("NaN", action)[0] == "bad"
+        level, text = check_entry("2.5", action, alert)
+        assert level == "action" and text.startswith("Outside the action limits 0.0 to 2.0")
+        level, text = check_entry("1.8", action, alert)
+        assert level == "alert" and "alert limits 0.5 to 1.5 percent" in text
+        assert check_entry(" 1.0 ", action, alert) == (
+            "ok", "Within the limits 0.0 to 2.0 percent.")
+        assert check_entry("7", None, None) == ("ok", "A number: it can be signed.")
+        assert check_entry("7.5", None, None, "integer") == (
+            "bad", "Enter a whole number such as 12.")
+        assert check_entry("7", None, None, "integer")[0] == "ok"
+
+    async def test_the_entry_check_answers_as_typed_with_the_step_limits(self, rig):
+        batch = await rig.start("T-ENTRY")
+        op = await rig.page_login("operator")
+        lod = next(s for s in batch["steps"] if "loss-on-drying" in s)
+        r = await rig.http.post("/operate/T-ENTRY/check", headers=HX, cookies=op,
+                                data={"step_id": lod, "value": "2.5"})
+        assert 'class="check-action"' in r.text and "0.0 to 2.0 percent" in r.text
+        r = await rig.http.post("/operate/T-ENTRY/check", headers=HX, cookies=op,
+                                data={"step_id": lod, "value": "1.0"})
+        assert 'class="check-ok"' in r.text
+
+    async def test_a_scanned_label_is_verified_by_the_wms_and_a_wrong_one_refused(self, rig):
+        batch = await rig.start("T-SCAN")
+        op = await rig.page_login("operator")
+        page = await rig.http.get("/operate/T-SCAN", cookies=op)
+        assert "Scan the label of Ascorbic acid" in page.text
+        step = batch["steps"][0]
+        # A handheld scanner types the bracketed element string, then Enter.
+        r = await rig.http.post("/operate/T-SCAN/scan", headers=HX, cookies=op, data={
+            "step_id": step, "raw": "(01)07601234560013(10)ASC-2601(17)280630"})
+        assert r.status_code == 200
+        assert "Label verified: RM-ASC lot ASC-2601, expires 2028-06-30, released." in r.text
+        # MCC's label at the ascorbic acid step: refused, saying what it is and what to do.
+        r = await rig.http.post("/operate/T-SCAN/scan", headers=HX, cookies=op, data={
+            "step_id": step, "raw": "(01)07601234560020(10)MCC-2601"})
+        assert "Scan refused:" in r.text and "Microcrystalline cellulose" in r.text
+        assert "scan Ascorbic acid" in r.text
+        # A lot on hold is refused, and so is a damaged label.
+        r = await rig.http.post("/operate/T-SCAN/scan", headers=HX, cookies=op, data={
+            "step_id": step, "raw": "(01)07601234560013(10)ASC-2603"})
+        assert "Scan refused:" in r.text and "ASC-2603" in r.text
+        r = await rig.http.post("/operate/T-SCAN/scan", headers=HX, cookies=op, data={
+            "step_id": step, "raw": "(01)07601234560014(10)ASC-2601"})
+        assert "Scan refused:" in r.text and "check digit" in r.text.lower()
+
+    async def test_typed_entries_alert_limits_and_a_supervisor_sign_off_at_the_tablet(
+        self, rig
+    ):
+        rig.svc.records.create_batch("T-TYPED", PLAN_TYPED, {}, "supervisor")
+        await rig.svc._client.start_workflow(
+            BatchWorkflow.run, BatchInput(batch_id="T-TYPED", plan=PLAN_TYPED, equipment={},
+                                          created_by="supervisor"),
+            id="T-TYPED", task_queue=rig.queue)
+        op = await rig.page_login("operator")
+        sign = {"username": "operator", "password": demo_user("operator").password}
+        page = await rig.http.get("/operate/T-TYPED", cookies=op)
+        assert "action limits" in page.text and "Alert limits" in page.text
+        assert "98 \u2013 101.5 percent" in page.text
+        r = await rig.http.post("/operate/T-TYPED/check", headers=HX, cookies=op,
+                                data={"step_id": "q/a/assay", "value": "101.8"})
+        assert 'class="check-alert"' in r.text
+        r = await rig.http.post("/operate/T-TYPED/complete", headers=HX, cookies=op,
+                                data={"step_id": "q/a/assay", "key": "c-1", "value": "101.8"}
+                                | sign)
+        assert "recorded as pass" in r.text, r.text
+        assert 'class="alert-flag"' in r.text  # the step list flags it for review
+        assert 'name="value" required maxlength="64"' in r.text  # a text entry next
+        r = await rig.http.post("/operate/T-TYPED/complete", headers=HX, cookies=op,
+                                data={"step_id": "c/c/appearance", "key": "c-2",
+                                      "value": "White powder"} | sign)
+        assert "recorded as pass" in r.text, r.text
+        assert 'type="radio" name="value" value="true"' in r.text  # then yes or no
+        r = await rig.http.post("/operate/T-TYPED/complete", headers=HX, cookies=op,
+                                data={"step_id": "c/c/sieved", "key": "c-3", "value": "true"}
+                                | sign)
+        assert "recorded as pass" in r.text, r.text
+        # The line clearance is the supervisor's, signed as "approved": the operator is
+        # refused (the page says what the signature means).
+        assert "Signing means: I <strong>approved</strong>" in r.text
+        r = await rig.http.post("/operate/T-TYPED/complete", headers=HX, cookies=op,
+                                data={"step_id": "p/r/clearance", "key": "c-4"} | sign)
+        assert "Refused:" in r.text
+        sup = await rig.page_login("supervisor")
+        r = await rig.http.post("/operate/T-TYPED/complete", headers=HX, cookies=sup, data={
+            "step_id": "p/r/clearance", "key": "c-5", "username": "supervisor",
+            "password": demo_user("supervisor").password})
+        assert "Signed by Sam Supervisor: Line clearance" in r.text, r.text
+        record = (await rig.http.get("/api/v1/batches/T-TYPED/record", cookies=op)).json()
+        values = {s["step_id"]: s["values"].get("value") for s in record["steps"]}
+        assert values["c/c/appearance"] == "White powder" and values["c/c/sieved"] == "true"
+
+    async def test_a_pick_records_its_scanned_lot_and_signing_issues_it(self, rig):
+        rig.svc.records.create_batch("T-PICK", PLAN_PICK, {}, "supervisor")
+        await rig.svc._client.start_workflow(
+            BatchWorkflow.run, BatchInput(batch_id="T-PICK", plan=PLAN_PICK, equipment={},
+                                          created_by="supervisor", inventory=True),
+            id="T-PICK", task_queue=rig.queue)
+        op = await rig.page_login("operator")
+        await rig.awaiting("T-PICK", "scan")
+        page = await rig.http.get("/operate/T-PICK", cookies=op)
+        assert "Scan the label of Ascorbic acid" in page.text
+        assert "0.500 kg" in page.text and "Sign and complete" not in page.text
+        key = re.search(r'name="key" value="([0-9a-f]+-scan)"', page.text).group(1)
+        wrong = await rig.http.post("/operate/T-PICK/scan", headers=HX, cookies=op, data={
+            "step_id": "d/p/pick-asc", "raw": "(01)07601234560020(10)MCC-2601",
+            "key": "wrong-" + key})
+        assert "Scan refused:" in wrong.text
+        r = await rig.http.post("/operate/T-PICK/scan", headers=HX, cookies=op, data={
+            "step_id": "d/p/pick-asc", "raw": "(01)07601234560013(10)ASC-2601(17)280630",
+            "key": key})
+        assert "Picked lot ASC-2601 of RM-ASC: 0.500 kg. Sign to issue it." in r.text, r.text
+        assert "Lot ASC-2601" in r.text and "signing issues this lot" in r.text
+        await rig.awaiting("T-PICK", "perform")
+        r = await rig.http.post("/operate/T-PICK/complete", headers=HX, cookies=op, data={
+            "step_id": "d/p/pick-asc", "key": "c-pick", "username": "operator",
+            "password": demo_user("operator").password})
+        assert "recorded as pass" in r.text, r.text
 
     async def test_a_second_person_verifies_at_the_tablet_and_their_session_ends(self, rig):
         admin = rig.svc.users.get("admin")
         username, full_name, password = SECOND
-        rig.svc.users.create_user(admin, username, full_name, ["operator"], "Tmp-pw-2026-xyz!")
+        rig.svc.users.create_user(admin, username, full_name, ["operator"], "Tmp-pw-2026-xyz!",
+                                   "second person for four-eyes steps")
         rig.svc.users.change_password(username, "Tmp-pw-2026-xyz!", password)
         rig.svc.records.create_batch("T-4EYES", PLAN_VERIFIED,
                                      {"scale": "SCALE-01", "mixer": "MIXER-01"}, "supervisor")
@@ -223,7 +303,7 @@ class TestTablet:
             id="T-4EYES", task_queue=rig.queue,
         )
         op = await rig.page_login("operator")
-        sign = {"password": demo_user("operator").password}
+        sign = {"username": "operator", "password": demo_user("operator").password}
         rig.load_scale("d/w/weigh-a")
         await rig.http.post("/operate/T-4EYES/weigh", headers=HX, cookies=op,
                             data={"step_id": "d/w/weigh-a", "key": "w"})
@@ -263,7 +343,7 @@ class TestReview:
         steps = batch["steps"]
         await rig.http.post(f"/api/v1/batches/{batch_id}/steps/{steps[0]}/comments",
                             json={"text": HOSTILE}, headers=op_api)
-        sign = {"password": demo_user("operator").password}
+        sign = {"username": "operator", "password": demo_user("operator").password}
         for step in steps:
             action = await rig.awaiting(batch_id, "weigh" if "weigh" in step else "perform")
             assert action == step
@@ -305,13 +385,14 @@ class TestReview:
         key = re.search(r'name="key" value="([0-9a-f]+)"', page.text).group(1)
         password = demo_user("qa").password
         r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
-            "decision": "rejected", "password": password, "key": key, "reason": " "})
+            "decision": "rejected", "username": "qa", "password": password, "key": key,
+            "reason": " "})
         assert r.status_code == 422 and "A rejection needs a reason" in r.text
         r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
-            "decision": "released", "password": "wrong", "key": key})
+            "decision": "released", "username": "qa", "password": "wrong", "key": key})
         assert r.status_code == 409 and "User id or password is wrong" in r.text
         r = await rig.http.post("/review/T-DECIDE/decide", cookies=qa, data={
-            "decision": "released", "password": password, "key": key})
+            "decision": "released", "username": "qa", "password": password, "key": key})
         assert r.status_code == 200 and "Released T-DECIDE, signed by Quinn Quality" in r.text
         record = (await rig.http.get("/api/v1/batches/T-DECIDE/record", cookies=qa)).json()
         assert record["release"]["signature"]["username"] == "qa"
@@ -332,10 +413,11 @@ class TestReview:
         form = {"disposition": "accept", "rationale": "Relabelled from the batch record.",
                 "key": key}
         wrong = await rig.http.post(f"/review/T-DEV/deviations/{deviation_id}", cookies=qa,
-                                    data=form | {"password": "wrong"})
+                                    data=form | {"username": "qa", "password": "wrong"})
         assert wrong.status_code == 409 and "User id or password is wrong" in wrong.text
         r = await rig.http.post(f"/review/T-DEV/deviations/{deviation_id}", cookies=qa,
-                                data=form | {"password": demo_user("qa").password})
+                                data=form | {"username": "qa",
+                                             "password": demo_user("qa").password})
         assert r.status_code == 200, r.text
         assert f"Deviation {deviation_id}: accept, signed by Quinn Quality." in r.text
         assert "Accept</strong> by qa" in r.text

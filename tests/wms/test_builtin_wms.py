@@ -218,3 +218,10 @@ def test_seeding_twice_changes_nothing(wms, engine):
     before = wms.stock()
     seed_inventory(engine)
     assert wms.stock() == before
+
+
+@pytest.mark.parametrize("quantity", ["1E+999999999", "1E-999999999", "NaN", "0", "-1"])
+def test_absurd_quantities_are_refused_before_any_arithmetic(wms, quantity):
+    with pytest.raises(BadQuantity):
+        wms.issue(issue("ASC-2601", quantity))
+    assert on_hand(wms, "ASC-2601") == "25"

@@ -1,4 +1,5 @@
-"""`ebr wms genealogy forward|backward`, `ebr wms lots` and `ebr qms deviations`."""
+"""`ebr wms genealogy forward|backward`, `ebr wms lots`, `ebr qms deviations` and
+`ebr erp order|orders|outbox`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from cli.main import app
 from qms import messages as q
 from qms.builtin import BuiltinQms
 from store.db import create_schema, make_engine
+from tests.databases import record_store_url
 from wms import messages as m
 from wms.builtin import BuiltinWms
+from wms.erp import enqueue_confirmation
 from wms.seed import seed_inventory
 
 runner = CliRunner()
@@ -19,8 +22,7 @@ runner = CliRunner()
 
 def _store(tmp_path, monkeypatch) -> BuiltinWms:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path))
-    monkeypatch.delenv("EBR_DATABASE_URL", raising=False)
-    engine = make_engine(f"sqlite:///{tmp_path / 'ebr.db'}")
+    engine = make_engine(record_store_url(tmp_path))
     create_schema(engine)
     seed_inventory(engine)
     wms = BuiltinWms(engine)
@@ -60,3 +62,25 @@ def test_lots_and_deviations_are_listed(tmp_path, monkeypatch):
     assert "ASC-2603" in lots.output and "on_hold" in lots.output
     devs = runner.invoke(app, ["qms", "deviations", "--batch", "B-9"])
     assert devs.exit_code == 0 and "DEV-000001" in devs.output and "Label torn" in devs.output
+
+
+def test_erp_orders_and_outbox_from_the_command_line(tmp_path, monkeypatch):
+    wms = _store(tmp_path, monkeypatch)
+    request = tmp_path / "po.json"
+    request.write_text(json.dumps({
+        "order_id": "PO-9", "product": {"code": "VC-BLEND-500"},
+        "quantity": {"value": "2", "unit": "kg"}, "due": "2026-12-01",
+        "recipe": {"id": "VC-BLEND"}}))
+    first = runner.invoke(app, ["erp", "order", str(request)])
+    again = runner.invoke(app, ["erp", "order", str(request)])
+    assert (first.output.strip(), again.output.strip()) == ("PO-9: created",
+                                                            "PO-9: already received")
+    listed = runner.invoke(app, ["erp", "orders", "--json"])
+    assert json.loads(listed.output)[0]["status"] == "received"
+    request.write_text("{}")
+    refused = runner.invoke(app, ["erp", "order", str(request)])
+    assert refused.exit_code == 1 and "lacks 'order_id'" in refused.output
+    enqueue_confirmation(wms.engine, wms, order_id="PO-9", batch_id="B-9", good="2",
+                         scrap="0", unit="kg", actor="erp-relay")
+    out = runner.invoke(app, ["erp", "outbox", "--status", "pending"])
+    assert "confirmation:B-9" in out.output and "pending" in out.output

@@ -47,6 +47,12 @@ def test_issue_round_trip_carries_key_and_version_and_posts_once(adapter, fake):
     assert body["quantity"] == "1.2"
     links = adapter.backward(m.GenealogyQuery("B-1")).links
     assert [(x.input_lot, x.quantity) for x in links] == [("ASC-2601", "1.2")]
+    # Queries carry a key too: the same question, the same key.
+    adapter.lot(m.LotQuery("ASC-2601"))
+    query_keys = [h["Idempotency-Key"] for path, h, _ in fake.seen if path == "lots/get"]
+    assert len(query_keys) == 2 and query_keys[0] == query_keys[1]
+    assert query_keys[0].startswith("query:lots/get:")
+    assert all(h["X-Ebr-Message-Version"] == "1" for _, h, _ in fake.seen)
 
 
 def test_business_refusal_is_raised_by_name_with_the_wms_message(adapter, wms):

@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from temporalio import activity
 
-from devices.errors import ScaleUnstable
+from devices.errors import PlcConnectionError, ScaleConnectionError, ScaleUnstable
 from devices.modbus_plc import MixerStatus
 from devices.mtsics import ScaleIdentity, ScaleReading
+from devices.plc import SetpointRejected, UnknownTag
 from workflows.messages import ReportInput, ReportRef
 
 
@@ -20,8 +21,11 @@ from workflows.messages import ReportInput, ReportRef
 class FakeScale:
     grams: Decimal = Decimal("0.00")
     unstable: bool = False
+    unreachable: bool = False  # the serial link is down: every attempt fails the same way
 
     def identity(self) -> ScaleIdentity:
+        if self.unreachable:
+            raise ScaleConnectionError("Scale FAKE does not answer on its port: check the cable.")
         return ScaleIdentity(model="FAKE", serial_number="FAKE-001")
 
     def stable_weight(self, settle_timeout_s: float = 10.0) -> ScaleReading:
@@ -53,6 +57,36 @@ class FakeMixer:
             running=not done, complete=done, speed_rpm=speed,
             elapsed_s=duration if done else 0, setpoint_rpm=speed, setpoint_s=duration,
         )
+
+
+@dataclass
+class FakePlc:
+    """Tags by name, like a PLC behind its register tag map; `clamp` limits writes the
+    way a PLC program limits a setpoint."""
+
+    tags: dict[str, Decimal | bool] = field(default_factory=dict)
+    clamp: dict[str, Decimal] = field(default_factory=dict)
+    unreachable: bool = False
+    writes: list[tuple[str, object]] = field(default_factory=list)
+
+    def read_tags(self, names: list[str]) -> dict[str, Decimal | bool]:
+        if self.unreachable:
+            raise PlcConnectionError("PLC FAKE is not reachable: check the network.")
+        missing = [n for n in names if n not in self.tags]
+        if missing:
+            raise UnknownTag(f"No tag {missing[0]!r} in this PLC's tag map")
+        return {n: self.tags[n] for n in names}
+
+    def write_setpoint(self, name: str, value: object) -> Decimal | bool:
+        if self.unreachable:
+            raise PlcConnectionError("PLC FAKE is not reachable: check the network.")
+        self.writes.append((name, value))
+        number = Decimal(str(value))
+        self.tags[name] = min(number, self.clamp[name]) if name in self.clamp else number
+        if self.tags[name] != value:
+            raise SetpointRejected(f"PLC FAKE holds {name}={self.tags[name]} after {value} was "
+                                   "written")
+        return self.tags[name]
 
 
 def opener(device):  # type: ignore[no-untyped-def]

@@ -11,10 +11,11 @@ from decimal import Decimal
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.labels import LabelActivities
 from recipes.plan import BatchPlan
 from store.batch_record import BatchRecordStore
 from tests.sample_plan import PLAN
-from tests.workflows.fakes import FakeMixer, FakeReports, FakeScale
+from tests.workflows.fakes import FakeMixer, FakePlc, FakeReports, FakeScale
 from workflows.batch import BatchWorkflow
 from workflows.messages import (
     BatchInput,
@@ -45,17 +46,21 @@ class Rig:
     mixer: FakeMixer
     reports: FakeReports
     task_queue: str
+    plc: FakePlc
+    labels: LabelActivities
 
     async def start(
-        self, batch_id: str | None = None, plan: BatchPlan = PLAN, connected: bool = False
+        self, batch_id: str | None = None, plan: BatchPlan = PLAN, connected: bool = False,
+        task_queues: dict[str, str] | None = None,
     ) -> WorkflowHandle:
         """`connected`: the batch consumes WMS lots and raises QMS deviations."""
         batch_id = batch_id or f"B-{uuid.uuid4().hex[:8]}"
-        self.store.create_batch(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup")
+        equipment = {"scale": "SCALE-01", "mixer": "MIXER-01", "cooker": "COOKER-01"}
+        self.store.create_batch(batch_id, plan, equipment, "sup")
         return await self.env.client.start_workflow(
             BatchWorkflow.run,
-            BatchInput(batch_id, plan, {"scale": "SCALE-01", "mixer": "MIXER-01"}, "sup",
-                       inventory=connected, quality=connected),
+            BatchInput(batch_id, plan, equipment, "sup",
+                       inventory=connected, quality=connected, task_queues=task_queues or {}),
             id=batch_id,
             task_queue=self.task_queue,
         )

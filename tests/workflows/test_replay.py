@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from tests.workflows.rig import OPERATOR, QA_USER, run_to_complete, sign
@@ -39,11 +39,15 @@ def test_there_is_at_least_one_saved_history():
 @pytest.mark.skipif(not os.environ.get("EBR_RECORD_HISTORIES"), reason="records on request")
 @pytest.mark.parametrize(
     "scenario",
-    ["released-with-excursion", "rejected", "held-restarted-aborted", "loop-and-deviation"],
+    ["released-with-excursion", "rejected", "held-restarted-aborted", "loop-and-deviation",
+     "every-phase-kind"],
 )
 async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-def]
     if scenario == "loop-and-deviation":
         await record_loop_and_deviation(rig)
+        return
+    if scenario == "every-phase-kind":
+        await record_every_phase_kind(rig)
         return
     handle = await rig.start(batch_id=f"history-{scenario}")
     if scenario == "held-restarted-aborted":
@@ -95,3 +99,40 @@ async def record_loop_and_deviation(rig) -> None:  # type: ignore[no-untyped-def
     await handle.result()
     history = await handle.fetch_history()
     (HISTORIES / "loop-and-deviation.json").write_text(history.to_json())
+
+
+async def record_every_phase_kind(rig) -> None:  # type: ignore[no-untyped-def]
+    """Every phase kind, phase-started events, a refused scan held by a deviation, an
+    operator's hold and restart, release."""
+    from tests.sample_plan import PICK_ASC, PLAN_KINDS
+    from tests.workflows.rig import SUPERVISOR
+    from tests.workflows.test_phase_kinds import (
+        MCC_2601,
+        run_all_kinds,
+        weigh_to_pick,
+    )
+    from workflows.messages import (
+        DispositionUpdate,
+        HoldRequest,
+        ScanMaterialRequest,
+        StateQuery,
+    )
+
+    handle = await rig.start(batch_id="history-every-phase-kind", plan=PLAN_KINDS,
+                             connected=True)
+    await handle.execute_update(BatchWorkflow.request_hold,
+                                HoldRequest("Checking the room", sign(OPERATOR, "held")))
+    await handle.execute_update(BatchWorkflow.restart, StateChangeRequest(
+        sign(SUPERVISOR, "restarted"), "Room checked"))
+    await weigh_to_pick(handle, rig)
+    with pytest.raises(WorkflowUpdateFailedError):  # the wrong material is refused
+        await handle.execute_update(BatchWorkflow.scan_material,
+                                    ScanMaterialRequest(PICK_ASC, MCC_2601, OPERATOR))
+    view = await handle.query(BatchWorkflow.view, StateQuery())
+    await handle.execute_update(BatchWorkflow.disposition, DispositionUpdate(
+        next(iter(view.open_deviations)), "accept", "Put back", sign(QA_USER, "reviewed")))
+    await run_all_kinds(handle, rig, weighed=True)
+    await handle.execute_update(BatchWorkflow.release, ReleaseRequest(sign(QA_USER, "released")))
+    await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / "every-phase-kind.json").write_text(history.to_json())

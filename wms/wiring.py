@@ -1,0 +1,31 @@
+"""Which WMS and QMS a process talks to, from the settings: the HTTP adapter when
+`EBR_WMS_URL` / `EBR_QMS_URL` is set, ebr's built-in one otherwise.
+
+Shared by both composition roots (`runtime/worker_main.py`, `api/app.py`), so the
+worker's activities and the API's routes always reach the same systems.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from qms.builtin import BuiltinQms
+from qms.http_adapter import HttpQms
+from qms.port import QmsPort
+from settings.config import Settings
+from wms.builtin import BuiltinWms
+from wms.http_adapter import HttpWms
+from wms.port import WmsPort
+
+
+def build_wms(settings: Settings, engine: Engine) -> WmsPort:
+    if settings.wms_url:
+        return HttpWms(settings.wms_url, timeout_s=settings.wms_timeout_s)
+    return BuiltinWms(engine)
+
+
+def build_qms(settings: Settings, engine: Engine, wms: WmsPort) -> QmsPort:
+    # The built-in QMS holds and releases lots through whichever WMS is wired.
+    if settings.qms_url:
+        return HttpQms(settings.qms_url, timeout_s=settings.qms_timeout_s)
+    return BuiltinQms(engine, wms)
