@@ -26,9 +26,10 @@ def free_port() -> int:
 def stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Settings, ProcessGroup]]:
-    # The run's record store stays (tests/conftest.py: a PostgreSQL database per test in the
-    # PostgreSQL pass; never set in the SQLite pass).
-    for key in [k for k in os.environ if k.startswith("EBR_") and k != "EBR_DATABASE_URL"]:
+    # The run's record store and backend stay (tests/conftest.py: a PostgreSQL database per
+    # test in the PostgreSQL pass; never set in the SQLite pass).
+    kept = ("EBR_DATABASE_URL", "EBR_TEST_DATABASE")
+    for key in [k for k in os.environ if k.startswith("EBR_") and k not in kept]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("EBR_API_PORT", str(free_port()))

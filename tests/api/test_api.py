@@ -6,6 +6,7 @@ refused or retried request records nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +53,17 @@ class Api:
             headers=await self.login("supervisor"),
         )
         assert r.status_code == 201, r.text
+        return r.json()
+
+    async def wait_until_running(self, batch_id: str, headers: dict[str, str]) -> dict:
+        """The batch's view once its first workflow task is done: a busy machine answers
+        503 ("the engine did not answer") until then, and a tablet simply asks again."""
+        for _ in range(30):
+            r = await self.http.get(f"/api/v1/batches/{batch_id}", headers=headers)
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(2)
+        assert r.status_code == 200, r.text
         return r.json()
 
 

@@ -23,9 +23,7 @@ class TestOperatorHold:
         await api.approve_example()
         await api.start_batch("B-OPHOLD")
         op = await api.login("operator")
-        # The batch's first workflow task is done once it answers a query (a loaded machine
-        # may take longer than the 10 s an update waits to be accepted).
-        assert (await api.http.get("/api/v1/batches/B-OPHOLD", headers=op)).status_code == 200
+        await api.wait_until_running("B-OPHOLD", op)
         # A 503 ("no worker answered within 10 s", a busy machine) is retried with the same
         # key, as the tablet does; the hold is applied once.
         keyed = op | {"Idempotency-Key": "hold-1"}

@@ -4,6 +4,8 @@ the open batch on the restored stack."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import httpx
 import pytest
 
@@ -12,6 +14,7 @@ from reports.verify import verify_pdf
 from runtime.demo import Session, perform_steps, release_and_verify, run_demo, start_batch
 from runtime.stack import start_stack
 from settings.config import Settings
+from tests.databases import backend
 from tests.stack_rig import free_port
 
 pytestmark = pytest.mark.slow
@@ -22,7 +25,7 @@ def quiet(*_: object) -> None:
 
 
 def test_backup_mid_batch_restore_elsewhere_verify_and_finish_the_batch(
-    stack, tmp_path, monkeypatch
+    stack, tmp_path, monkeypatch, request
 ):
     settings, group = stack
     released_pdf = run_demo(settings, say=quiet)
@@ -41,6 +44,13 @@ def test_backup_mid_batch_restore_elsewhere_verify_and_finish_the_batch(
     monkeypatch.setenv("EBR_VAR_DIR", str(restored_var))
     for key in ("EBR_API_PORT", "EBR_TEMPORAL_PORT", "EBR_TEMPORAL_UI_PORT"):
         monkeypatch.setenv(key, str(free_port()))
+    cleanup = ExitStack()
+    request.addfinalizer(cleanup.close)
+    if backend() == "postgresql":
+        # The new machine's database server: a new, empty database.
+        databases = request.getfixturevalue("pg_test_databases")
+        monkeypatch.setenv("EBR_DATABASE_URL",
+                           cleanup.enter_context(databases.database(migrated=False)))
     restored = Settings(_env_file=None)
     report = restore_backup(restored, tmp_path / "backup")
     assert report.audit_intact, report.audit_message
