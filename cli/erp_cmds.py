@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import load_settings
+from cli.common import load_settings, open_record_store
 
 erp_app = typer.Typer(help="ERP: process orders in, confirmations out.", no_args_is_help=True)
 AS_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -15,11 +15,7 @@ REQUEST = typer.Argument(..., exists=True, dir_okay=False, help="JSON production
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    from store.db import create_schema, make_engine
-
-    engine = make_engine(load_settings().resolved_database_url)
-    create_schema(engine)
-    return engine
+    return open_record_store()
 
 
 @erp_app.command("relay")

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from cli.common import load_settings
+from cli.common import open_record_store
 
 qms_app = typer.Typer(help="Quality: deviations.", no_args_is_help=True)
 
@@ -18,11 +18,9 @@ def deviations(batch: str = typer.Option("", help="Only this batch."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Deviations with classification, status and disposition."""
     from qms.builtin import BuiltinQms
-    from store.db import create_schema, make_engine
     from wms.builtin import BuiltinWms
 
-    engine = make_engine(load_settings().resolved_database_url)
-    create_schema(engine)
+    engine = open_record_store()
     rows = BuiltinQms(engine, BuiltinWms(engine)).deviations(batch, status)
     engine.dispose()
     if as_json:

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from cli.common import load_settings
+from cli.common import open_record_store
 
 wms_app = typer.Typer(help="Warehouse: lots, stock and genealogy.", no_args_is_help=True)
 genealogy_app = typer.Typer(help="Trace lots forward and backward.", no_args_is_help=True)
@@ -18,12 +18,9 @@ DEPTH = typer.Option(10, "--depth", min=1, max=50, help="How many batch generati
 
 
 def _wms():  # type: ignore[no-untyped-def]
-    from store.db import create_schema, make_engine
     from wms.builtin import BuiltinWms
 
-    engine = make_engine(load_settings().resolved_database_url)
-    create_schema(engine)
-    return BuiltinWms(engine)
+    return BuiltinWms(open_record_store())
 
 
 def _trace(direction: str, ref: str, depth: int, as_json: bool) -> None:

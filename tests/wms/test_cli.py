@@ -84,3 +84,22 @@ def test_erp_orders_and_outbox_from_the_command_line(tmp_path, monkeypatch):
                          scrap="0", unit="kg", actor="erp-relay")
     out = runner.invoke(app, ["erp", "outbox", "--status", "pending"])
     assert "confirmation:B-9" in out.output and "pending" in out.output
+
+
+def test_with_auto_upgrade_off_an_old_schema_is_refused_with_what_to_run(tmp_path, monkeypatch):
+    # Production (EBR_DB_AUTO_UPGRADE off): a command must not migrate the plant's database
+    # behind the administrator's back, nor crash with a traceback.
+    monkeypatch.setenv("EBR_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("EBR_DB_AUTO_UPGRADE", "false")
+    url = record_store_url(tmp_path)
+    if url.startswith("postgresql"):
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM alembic_version")
+        engine.dispose()
+    for command in (["wms", "lots"], ["qms", "deviations"], ["erp", "orders"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code != 0, command
+        assert "ebr db upgrade" in str(result.exception or result.output), command
+        assert not isinstance(result.exception, Exception) or isinstance(
+            result.exception, SystemExit), result.exception
