@@ -174,67 +174,18 @@ def load_tsa_material(tsa: LocalTsa) -> SignerMaterial:
 
 
 def _generate_tsa(tsa: LocalTsa, organisation: str) -> None:
-    now = dt.datetime.now(dt.UTC) - _BACKDATE
-    root_key = _new_key()
-    root_name = _name(f"{organisation} development TSA root", organisation)
-    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-    root_cert = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(_serial())
-        .not_valid_before(now)
-        .not_valid_after(now + _ROOT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(root_ski, critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    tsa_key = _new_key()
-    tsa_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{organisation} development timestamp authority", organisation))
-        .issuer_name(root_name)
-        .public_key(tsa_key.public_key())
-        .serial_number(_serial())
-        .not_valid_before(now)
-        .not_valid_after(now + _SIGNER_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    _issue_from_new_root(
+        root_common_name=f"{organisation} development TSA root",
+        leaf_common_name=f"{organisation} development timestamp authority",
+        organisation=organisation,
         # RFC 3161 2.3: exactly this extended key usage, marked critical.
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-            critical=False,
-        )
-        .sign(root_key, hashes.SHA256())
-    )
-    p12 = pkcs12.serialize_key_and_certificates(
-        name=b"ebr development TSA",
-        key=tsa_key,
-        cert=tsa_cert,
-        cas=[root_cert],
-        encryption_algorithm=serialization.BestAvailableEncryption(tsa.passphrase),
-    )
-    _write_atomically(tsa.tsa_p12, p12, mode=_SECRET_MODE)
-    _write_atomically(
-        tsa.root_cert, root_cert.public_bytes(serialization.Encoding.PEM), mode=_SECRET_MODE
-    )
-
-
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
+        leaf_extensions=[
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+        ],
+        friendly_name=b"ebr development TSA",
+        p12_path=tsa.tsa_p12,
+        root_path=tsa.root_cert,
+        passphrase=tsa.passphrase,
     )
 
 
@@ -339,9 +290,53 @@ def _name(common_name: str, organisation: str) -> x509.Name:
 
 
 def _generate(identity: SigningIdentity, organisation: str) -> None:
+    signing_usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,  # a.k.a. nonRepudiation
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    # documentSigning states the purpose; emailProtection is what older PDF viewers
+    # (Acrobat) accept for document signatures when an EKU extension is present.
+    document_eku = x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION])
+    _issue_from_new_root(
+        root_common_name=f"{organisation} demo root CA",
+        leaf_common_name=f"{organisation} batch record signing",
+        organisation=organisation,
+        leaf_extensions=[(signing_usage, True), (document_eku, False)],
+        leaf_has_key_id=True,
+        friendly_name=b"ebr document signing",
+        p12_path=identity.signer_p12,
+        root_path=identity.root_cert,
+        passphrase=identity.passphrase,
+    )
+
+
+def _issue_from_new_root(
+    *,
+    root_common_name: str,
+    leaf_common_name: str,
+    organisation: str,
+    leaf_extensions: list[tuple[x509.ExtensionType, bool]],
+    friendly_name: bytes,
+    p12_path: Path,
+    root_path: Path,
+    passphrase: bytes,
+    leaf_has_key_id: bool = False,
+) -> None:
+    """Create a root that issues exactly one leaf certificate, and write both out.
+
+    `leaf_extensions` (extension, critical) say what the leaf is for; the helper adds what
+    every leaf has: not a CA, and the key identifier of the root that issued it.
+    """
     now = dt.datetime.now(dt.UTC) - _BACKDATE
     root_key = _new_key()
-    root_name = _name(f"{organisation} demo root CA", organisation)
+    root_name = _name(root_common_name, organisation)
     root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
     root_cert = (
         x509.CertificateBuilder()
@@ -352,80 +347,60 @@ def _generate(identity: SigningIdentity, organisation: str) -> None:
         .not_valid_before(now)
         .not_valid_after(now + _ROOT_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_key_usage(), critical=True)
         .add_extension(root_ski, critical=False)
         .sign(root_key, hashes.SHA256())
     )
 
-    signer_key = _new_key()
-    signer_cert = (
+    leaf_key = _new_key()
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(f"{organisation} batch record signing", organisation))
+        .subject_name(_name(leaf_common_name, organisation))
         .issuer_name(root_name)
-        .public_key(signer_key.public_key())
+        .public_key(leaf_key.public_key())
         .serial_number(_serial())
         .not_valid_before(now)
         .not_valid_after(now + _SIGNER_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,  # a.k.a. nonRepudiation
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            # documentSigning states the purpose; emailProtection is what older PDF viewers
-            # (Acrobat) accept for document signatures when an EKU extension is present.
-            x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-            critical=False,
-        )
-        .sign(root_key, hashes.SHA256())
     )
+    for extension, critical in leaf_extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    if leaf_has_key_id:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False
+        )
+    leaf_cert = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
+    ).sign(root_key, hashes.SHA256())
 
     p12 = pkcs12.serialize_key_and_certificates(
-        name=b"ebr document signing",
-        key=signer_key,
-        cert=signer_cert,
+        name=friendly_name,
+        key=leaf_key,
+        cert=leaf_cert,
         # The root travels inside the PKCS#12 so the file alone is a complete signer.
         cas=[root_cert],
-        encryption_algorithm=serialization.BestAvailableEncryption(identity.passphrase),
+        encryption_algorithm=serialization.BestAvailableEncryption(passphrase),
     )
     # The root's private key is deliberately never written: it exists only to issue this one
-    # certificate, so a leaked pki_dir cannot be used to mint further "trusted" signers.
-    # Signer first: a crash in between leaves a state that ensure_signing_identity reports.
-    _write_atomically(identity.signer_p12, p12, mode=_SECRET_MODE)
+    # certificate, so a leaked pki_dir cannot be used to mint further "trusted" leaves.
+    # Leaf first: a crash in between leaves a state that the ensure_* functions report.
+    _write_atomically(p12_path, p12, mode=_SECRET_MODE)
     _write_atomically(
-        identity.root_cert,
-        root_cert.public_bytes(serialization.Encoding.PEM),
-        mode=_SECRET_MODE,
+        root_path, root_cert.public_bytes(serialization.Encoding.PEM), mode=_SECRET_MODE
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
