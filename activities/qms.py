@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.keepalive import keeps_alive
 from qms.messages import (
     DeviationRef,
     DispositionRequest,
@@ -32,26 +33,31 @@ class QmsActivities:
         self.qms = qms
 
     @activity.defn(name="qms_open_deviation")
+    @keeps_alive
     def open_deviation(self, request: OpenDeviationRequest) -> DeviationRef:
         with _business_errors():
             return self.qms.open_deviation(request)
 
     @activity.defn(name="qms_add_note")
+    @keeps_alive
     def add_note(self, request: NoteRequest) -> DeviationRef:
         with _business_errors():
             return self.qms.add_note(request)
 
     @activity.defn(name="qms_disposition")
+    @keeps_alive
     def disposition(self, request: DispositionRequest) -> DeviationRef:
         with _business_errors():
             return self.qms.disposition(request)
 
     @activity.defn(name="qms_open_deviations")
+    @keeps_alive
     def open_deviations(self, query: OpenDeviationsQuery) -> OpenDeviations:
         with _business_errors():
             return self.qms.open_deviations(query)
 
     @activity.defn(name="qms_hold_lot")
+    @keeps_alive
     def hold_lot(self, request: LotHoldRequest) -> LotStatusChanged:
         with _business_errors():
             return self.qms.hold_lot(request)

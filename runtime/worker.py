@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.keepalive import KeepAlive
 from observability.temporal import sdk_runtime, tracing_interceptors
 from runtime.temporal_client import connect
 from settings.config import Settings
@@ -55,6 +56,7 @@ def build_device_worker(
         activities=activity_methods(activities),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        interceptors=[KeepAlive()],
     )
 
 
@@ -71,6 +73,7 @@ def build_worker(
         activities=activity_methods(activities),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        interceptors=[KeepAlive()],
         # A crashed worker's sticky queue would hold the batch ~10 s by default.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

@@ -14,20 +14,27 @@ from qms import models as _qms_models  # noqa: F401  (QMS tables on the same met
 from store import models  # noqa: F401  (registers the tables on the metadata)
 from wms import models as _wms_models  # noqa: F401  (WMS tables on the same metadata)
 
+# How long a transaction waits for a lock another holds before it fails (both backends).
+LOCK_WAIT_S = 30
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         # SQLite's own deferred BEGIN can deadlock two writers; take the write lock up front.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     # Naive timestamp columns hold UTC: make the session's zone UTC so PostgreSQL never
-    # shifts an aware value into local time on the way in.
-    return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    # shifts an aware value into local time on the way in. A lock wait ends with an error
+    # after LOCK_WAIT_S, as SQLite's busy timeout does, so an activity stuck behind a lock
+    # fails (and is retried) within its start-to-close (workflows/batch.py).
+    options = f"-c timezone=UTC -c lock_timeout={LOCK_WAIT_S * 1000}"
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +44,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_S * 1000}")
     cursor.close()
 
 

@@ -143,9 +143,17 @@ RECORD_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["RecordError", "BatchConflict"],
 )
+# Record, WMS and QMS calls take milliseconds; the worker heartbeats for them while they
+# run (activities/keepalive.py), so one whose worker died is retried after
+# SHORT_CALL_HEARTBEAT, not after its start-to-close. Start-to-close stays above the record
+# store's own lock wait (SQLite busy timeout, PostgreSQL lock_timeout: 30 s, store/db.py):
+# an attempt waiting on a busy database ends by itself (committed, or a retryable
+# "locked") before the server would abandon it and start a second one beside it.
+SHORT_CALL_HEARTBEAT = timedelta(seconds=5)
 RECORD_TIMEOUTS = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=60),
     "schedule_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": SHORT_CALL_HEARTBEAT,
 }
 # An operator is waiting at the scale: fail fast and let them try again.
 SCALE_RETRY = RetryPolicy(
@@ -190,7 +198,10 @@ SYSTEM_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
 )
-SYSTEM_TIMEOUT = timedelta(seconds=30)
+SYSTEM_TIMEOUTS = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": SHORT_CALL_HEARTBEAT,
+}
 # How long a device activity may wait for its station's worker to pick it up.
 STATION_START_TIMEOUT = timedelta(seconds=30)
 REPORT_RETRY = RetryPolicy(
@@ -747,7 +758,7 @@ class BatchWorkflow:
                 found = await workflow.execute_activity(
                     "wms_verify_scan",
                     ScanRequest(raw=req.barcode, material_code=step.material.material_code),
-                    result_type=ScanResult, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    result_type=ScanResult, **SYSTEM_TIMEOUTS,
                     retry_policy=SYSTEM_RETRY,
                 )
             except ActivityError as err:
@@ -815,7 +826,7 @@ class BatchWorkflow:
                     lot_number=scanned.lot_number, quantity=scanned.quantity,
                     unit=scanned.unit, actor="ebr",
                 ),
-                result_type=Issued, start_to_close_timeout=SYSTEM_TIMEOUT,
+                result_type=Issued, **SYSTEM_TIMEOUTS,
                 retry_policy=SYSTEM_RETRY,
             )
         except ActivityError as err:
@@ -993,7 +1004,7 @@ class BatchWorkflow:
                         capa_ref=req.capa_ref,
                     ),
                     result_type=DeviationRef,
-                    start_to_close_timeout=SYSTEM_TIMEOUT,
+                    **SYSTEM_TIMEOUTS,
                     retry_policy=SYSTEM_RETRY,
                 )
             except ActivityError as err:
@@ -1034,7 +1045,7 @@ class BatchWorkflow:
                 # Deviations may also be raised in the QMS directly, not only by this batch.
                 open_now = await workflow.execute_activity(
                     "qms_open_deviations", OpenDeviationsQuery(batch_id=self.inp.batch_id),
-                    result_type=OpenDeviations, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    result_type=OpenDeviations, **SYSTEM_TIMEOUTS,
                     retry_policy=SYSTEM_RETRY,
                 )
                 if open_now.deviations:
@@ -1425,7 +1436,7 @@ class BatchWorkflow:
                     phase_instance=instance, line=1, material_code=step.material.material_code,
                     quantity=reading.value, unit=reading.unit, actor="ebr",
                 ),
-                result_type=Reservation, start_to_close_timeout=SYSTEM_TIMEOUT,
+                result_type=Reservation, **SYSTEM_TIMEOUTS,
                 retry_policy=SYSTEM_RETRY,
             )
             issued = []
@@ -1439,7 +1450,7 @@ class BatchWorkflow:
                         lot_number=pick.lot_number, quantity=pick.quantity, unit=pick.unit,
                         actor="ebr", bin_code=pick.bin_code,
                     ),
-                    result_type=Issued, start_to_close_timeout=SYSTEM_TIMEOUT,
+                    result_type=Issued, **SYSTEM_TIMEOUTS,
                     retry_policy=SYSTEM_RETRY,
                 ))
         except ActivityError as err:
@@ -1486,7 +1497,7 @@ class BatchWorkflow:
                 classification=classification, title=title, description=description,
                 actor="ebr", origin="automatic",
             ),
-            result_type=DeviationRef, start_to_close_timeout=SYSTEM_TIMEOUT,
+            result_type=DeviationRef, **SYSTEM_TIMEOUTS,
             retry_policy=SYSTEM_RETRY,
         )
 
