@@ -1610,15 +1610,26 @@ def _refused(err: ActivityError) -> bool:
     return err.retry_state == RetryState.NON_RETRYABLE_FAILURE
 
 
-def _cause_type(err: ActivityError) -> str | None:
+def _reported(err: ActivityError) -> BaseException | None:
+    """The failure the activity reported: the ApplicationError it raised, with the message
+    written for the operator. Its own causes are the technical detail behind it (a serial
+    port's "read failed: socket disconnected"), kept in the history, never shown as the
+    reason. Runs that began before the patch named the deepest cause, and still do."""
     cause = err.cause
+    if workflow.patched("reported-activity-error"):
+        raised = cause
+        while raised is not None and not isinstance(raised, ApplicationError):
+            raised = raised.cause
+        if raised is not None:
+            return raised
     while cause is not None and getattr(cause, "cause", None) is not None:
         cause = cause.cause
-    return getattr(cause, "type", None)
+    return cause
+
+
+def _cause_type(err: ActivityError) -> str | None:
+    return getattr(_reported(err), "type", None)
 
 
 def _cause(err: ActivityError) -> str:
-    cause = err.cause
-    while cause is not None and getattr(cause, "cause", None) is not None:
-        cause = cause.cause
-    return str(cause or err)
+    return str(_reported(err) or err)
