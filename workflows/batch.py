@@ -1632,4 +1632,7 @@ def _cause_type(err: ActivityError) -> str | None:
 
 
 def _cause(err: ActivityError) -> str:
-    return str(_reported(err) or err)
+    reported = _reported(err)
+    if isinstance(reported, ApplicationError) and workflow.patched("reported-activity-error"):
+        return reported.message  # the type is the error's code, not part of the sentence
+    return str(reported or err)

@@ -25,7 +25,10 @@ class FakeScale:
 
     def identity(self) -> ScaleIdentity:
         if self.unreachable:
-            raise ScaleConnectionError("Scale FAKE does not answer on its port: check the cable.")
+            # As the real driver does: its message for the operator, the port's error behind.
+            raise ScaleConnectionError(
+                "Scale FAKE does not answer on its port: check the cable."
+            ) from OSError("read failed: socket disconnected")
         return ScaleIdentity(model="FAKE", serial_number="FAKE-001")
 
     def stable_weight(self, settle_timeout_s: float = 10.0) -> ScaleReading:

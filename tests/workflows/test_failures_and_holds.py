@@ -9,6 +9,9 @@ import uuid
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
 from activities.devices import DeviceActivities
 from runtime.worker import build_worker
 from tests.sample_plan import HEAT, PLAN, PLAN_CONNECTED, PLAN_KINDS, TEMP
@@ -52,7 +55,13 @@ class TestDeviceFailures:
     async def test_unreachable_scale_with_warn_is_recorded_and_can_be_retried(self, rig):
         handle = await rig.start()
         rig.scale.unreachable = True
-        await refused(handle, BatchWorkflow.capture_weight, CaptureWeightRequest(WEIGH, OPERATOR))
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await handle.execute_update(BatchWorkflow.capture_weight,
+                                        CaptureWeightRequest(WEIGH, OPERATOR))
+        # The operator reads the driver's message, not the port's error behind it.
+        assert failed.value.cause.message == (  # type: ignore[union-attr]
+            "Scale FAKE does not answer on its port: check the cable.")
+        assert failed.value.cause.type == "ScaleConnectionError"  # type: ignore[union-attr]
         audit = rig.store.assemble_record(handle.id)["audit"]
         assert any(a["action"] == "device.failed" for a in audit)
         rig.scale.unreachable, rig.scale.grams = False, Decimal("1200.00")
