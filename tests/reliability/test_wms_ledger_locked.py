@@ -87,14 +87,18 @@ def ledger(line: Line) -> Iterator[LedgerLock]:  # noqa: F811
     lock.engine.dispose()
 
 
-def last_issue_attempt(line: Line, batch_id: str) -> int:  # noqa: F811
-    """The attempt that completed the batch's latest `wms_issue`."""
+def last_issue(line: Line, batch_id: str) -> tuple[float, int]:  # noqa: F811
+    """The batch's latest `wms_issue`: its heartbeat timeout (s) and the attempt that
+    completed it."""
     events = line.history.events(batch_id)
-    scheduled = [e.event_id for e in events if e.event_type == SCHEDULED and
+    scheduled = [e for e in events if e.event_type == SCHEDULED and
                  e.activity_task_scheduled_event_attributes.activity_type.name == "wms_issue"]
     started = [e for e in events if e.event_type == STARTED and
-               e.activity_task_started_event_attributes.scheduled_event_id == scheduled[-1]]
-    return started[0].activity_task_started_event_attributes.attempt
+               e.activity_task_started_event_attributes.scheduled_event_id
+               == scheduled[-1].event_id]
+    heartbeat = scheduled[-1].activity_task_scheduled_event_attributes.heartbeat_timeout
+    return heartbeat.ToTimedelta().total_seconds(), \
+        started[0].activity_task_started_event_attributes.attempt
 
 
 def test_a_wms_issue_held_in_the_store_is_applied_once_after_a_kill_or_a_lost_connection(
@@ -112,6 +116,9 @@ def test_a_wms_issue_held_in_the_store_is_applied_once_after_a_kill_or_a_lost_co
     assert issued_rows(line.engine, "LOCKED-1", step_id) == 0
     restarted = line.kill_and_restart(then=ledger.release)
     finish(line, "LOCKED-1", steps[0], pending, restarted)
+    # Noticed by the missing heartbeats, not by the 60 s start-to-close.
+    assert last_issue(line, "LOCKED-1") == (SHORT_CALL_HEARTBEAT.total_seconds(), 2)
+    assert line.recovery_s[0] < 30, line.recovery_s
 
     # 2. The store's connection is lost while the issue waits (terminated by the server),
     #    then the retry waits again, longer than the heartbeat timeout, on a live worker:
@@ -130,7 +137,7 @@ def test_a_wms_issue_held_in_the_store_is_applied_once_after_a_kill_or_a_lost_co
     assert not pending.done(), "the step completed while its issue could not be written"
     ledger.release()
     finish(line, "LOCKED-1", steps[1], pending, time.monotonic())
-    assert last_issue_attempt(line, "LOCKED-1") == 2
+    assert last_issue(line, "LOCKED-1")[1] == 2
 
     check_batch(line.settings, line.engine, "LOCKED-1")
     print(f"\nkilled before the issue was applied: answered {line.recovery_s[0]:.1f} s after "
