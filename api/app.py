@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from api import (
     errors,
     pages,
+    pages_common,
     routes_audit,
     routes_auth,
     routes_batches,
@@ -83,6 +84,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Added last, so outermost: even a refused body gets a request id and is measured.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     errors.install(app)
+    pages_common.install(app)
     app.include_router(routes_auth.router)
     app.include_router(routes_recipes.router)
     app.include_router(routes_batches.router)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import pages_admin, pages_audit, pages_operate, pages_recipes, pages_review
 from api.deps import SESSION_COOKIE, ServicesDep, find_visible_batch, visible_batches
-from api.pages_common import login_redirect, page_user, render, safe_next
+from api.pages_common import page_viewer, render, safe_next
 from signatures.identity import AuthenticationFailed
 from signatures.tokens import issue_token
 from store.models import User
@@ -24,6 +24,7 @@ from workflows.batch import BatchWorkflow
 from workflows.messages import StateQuery
 
 router = APIRouter(include_in_schema=False)
+SignedInDep = Annotated[User, page_viewer()]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -80,18 +81,12 @@ def logout() -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
+def home(request: Request, svc: ServicesDep, user: SignedInDep) -> Response:
     return _batch_list(request, svc, user)
 
 
 @router.get("/batches", response_class=HTMLResponse)
-def batches_page(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
+def batches_page(request: Request, svc: ServicesDep, user: SignedInDep) -> Response:
     return _batch_list(request, svc, user)
 
 
@@ -106,10 +101,9 @@ def _batch_list(request: Request, svc: ServicesDep, user: User) -> Response:
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
-async def batch_page(batch_id: str, request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
+async def batch_page(
+    batch_id: str, request: Request, svc: ServicesDep, user: SignedInDep
+) -> Response:
     batch = find_visible_batch(svc, user, batch_id)
     if batch is None:
         return render(request, "missing.html", {"user": user, "batch_id": batch_id}, 404)

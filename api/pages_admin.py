@@ -23,8 +23,7 @@ from api.pages_common import (
     PageUserDep,
     forbidden,
     has_role,
-    login_redirect,
-    page_user,
+    page_viewer,
     refusal_message,
     refusal_status,
     render,
@@ -34,17 +33,13 @@ from store.models import User
 
 router = APIRouter(include_in_schema=False)
 ADMIN_ROLES = (ADMIN,)
+AdminDep = Annotated[User, page_viewer(*ADMIN_ROLES)]
 
 Reason = Annotated[str, Form(max_length=2000)]
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
-def users_page(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *ADMIN_ROLES):
-        return forbidden(request, user, ADMIN_ROLES)
+def users_page(request: Request, svc: ServicesDep, user: AdminDep) -> Response:
     return _users(request, svc, user)
 
 
@@ -74,12 +69,7 @@ async def create_user_page(
 
 
 @router.get("/admin/users/{username}", response_class=HTMLResponse)
-def user_page(username: str, request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *ADMIN_ROLES):
-        return forbidden(request, user, ADMIN_ROLES)
+def user_page(username: str, request: Request, svc: ServicesDep, user: AdminDep) -> Response:
     return _user(request, svc, user, username)
 
 
@@ -134,12 +124,7 @@ async def deactivate_page(
 
 
 @router.get("/admin/equipment", response_class=HTMLResponse)
-def equipment_page(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *ADMIN_ROLES):
-        return forbidden(request, user, ADMIN_ROLES)
+def equipment_page(request: Request, svc: ServicesDep, user: AdminDep) -> Response:
     register = svc.register.devices
     today = datetime.now(UTC).date()
     rows = [_equipment_row(e, today) for _, e in sorted(register.entries.items())]

@@ -24,8 +24,7 @@ from api.pages_common import (
     PageUserDep,
     forbidden,
     has_role,
-    login_redirect,
-    page_user,
+    page_viewer,
     refusal_message,
     render,
 )
@@ -36,6 +35,8 @@ AUDIT_ROLES = ("auditor", "qa")
 # The full audit trail is the auditor's (the API's READERS); QA reads each batch's trail
 # on its review page.
 TRAIL_ROLES = routes_audit.READERS
+AuditorDep = Annotated[User, page_viewer(*AUDIT_ROLES)]
+TrailReaderDep = Annotated[User, page_viewer(*TRAIL_ROLES)]
 TRAIL_PAGE = 100
 # Same bound as the API's verify route: a far larger upload is not an ebr record.
 MAX_PDF_BYTES = 64 * 1024 * 1024
@@ -54,14 +55,10 @@ def _verifier() -> Callable[..., dict[str, Any]] | None:
 def audit_view(
     request: Request,
     svc: ServicesDep,
+    user: AuditorDep,
     q: Annotated[str, Query(max_length=100)] = "",
     state: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *AUDIT_ROLES):
-        return forbidden(request, user, AUDIT_ROLES)
     return _page(request, svc, user, q, state)
 
 
@@ -125,6 +122,7 @@ Filter = Annotated[str, Query(max_length=200)]
 def audit_trail(
     request: Request,
     svc: ServicesDep,
+    user: TrailReaderDep,
     batch: Filter = "",
     object: Filter = "",
     actor: Annotated[str, Query(max_length=64)] = "",
@@ -134,11 +132,6 @@ def audit_trail(
     after_id: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """The audit trail with filters, a page at a time, and export links for the same filter."""
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *TRAIL_ROLES):
-        return forbidden(request, user, TRAIL_ROLES)
     form = {"batch": batch, "object": object, "actor": actor, "action": action,
             "since": since, "until": until}
     context: dict[str, Any] = {"user": user, "form": form, "entries": [], "error": "",

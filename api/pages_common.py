@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -76,6 +76,36 @@ def require_page_user(request: Request, svc: ServicesDep) -> User:
 
 
 PageUserDep = Annotated[User, Depends(require_page_user)]
+
+
+class PageDenied(Exception):
+    """The answer instead of a page: the login redirect, or the 403 page (see `install`)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def page_viewer(*roles: str) -> Any:
+    """A dependency for showing a page (GET): the signed-in user, holding one of `roles`
+    when any are named. Nobody signed in: to the login page and back here; a user without
+    the role: the 403 page naming the roles that may see it."""
+
+    def viewer(request: Request, svc: ServicesDep) -> User:
+        user = page_user(request, svc)
+        if user is None:
+            raise PageDenied(login_redirect(request))
+        if roles and not has_role(user, *roles):
+            raise PageDenied(forbidden(request, user, roles))
+        return user
+
+    return Depends(viewer)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PageDenied)
+    async def _denied(_: Request, exc: PageDenied) -> Response:
+        return exc.response
 
 
 def login_redirect(request: Request) -> RedirectResponse:

@@ -29,8 +29,7 @@ from api.pages_common import (
     forbidden,
     has_role,
     is_htmx,
-    login_redirect,
-    page_user,
+    page_viewer,
     refusal_message,
     render,
 )
@@ -43,6 +42,7 @@ from workflows.messages import HELD, OPERATOR, RUNNING, SUPERVISOR
 
 router = APIRouter(include_in_schema=False)
 OPERATE_ROLES = (OPERATOR, SUPERVISOR)
+OperatorDep = Annotated[User, page_viewer(*OPERATE_ROLES)]
 
 StepField = Annotated[str, Form(min_length=1, max_length=300)]
 KeyField = Annotated[str, Form(min_length=1, max_length=128)]
@@ -50,23 +50,15 @@ PasswordField = Annotated[str, Form(min_length=1, max_length=256)]
 
 
 @router.get("/operate", response_class=HTMLResponse)
-def operate_list(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *OPERATE_ROLES):
-        return forbidden(request, user, OPERATE_ROLES)
+def operate_list(request: Request, svc: ServicesDep, user: OperatorDep) -> Response:
     batches = [b for b in visible_batches(svc, user) if b.state in (RUNNING, HELD)]
     return render(request, "operate_list.html", {"user": user, "batches": batches})
 
 
 @router.get("/operate/{batch_id}", response_class=HTMLResponse)
-async def operate_page(batch_id: str, request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *OPERATE_ROLES):
-        return forbidden(request, user, OPERATE_ROLES)
+async def operate_page(
+    batch_id: str, request: Request, svc: ServicesDep, user: OperatorDep
+) -> Response:
     return await _panel(request, svc, user, batch_id, full=True)
 
 

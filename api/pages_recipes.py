@@ -26,8 +26,7 @@ from api.pages_common import (
     attempt,
     forbidden,
     has_role,
-    login_redirect,
-    page_user,
+    page_viewer,
     refusal_message,
     refusal_status,
     render,
@@ -41,17 +40,14 @@ router = APIRouter(include_in_schema=False)
 AUTHOR, APPROVER = routes_recipes.AUTHOR, routes_recipes.APPROVER
 # Reading recipes is open to everyone who works with them; changing them is not.
 READ_ROLES = (AUTHOR, APPROVER, "qa", "supervisor", "auditor")
+RecipeReaderDep = Annotated[User, page_viewer(*READ_ROLES)]
+AuthorDep = Annotated[User, page_viewer(AUTHOR)]
 # The API's own bound on a recipe upload (api.schemas.RecipeUpload.yaml).
 MAX_YAML_BYTES = 1_048_576
 
 
 @router.get("/recipes", response_class=HTMLResponse)
-def recipes_page(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *READ_ROLES):
-        return forbidden(request, user, READ_ROLES)
+def recipes_page(request: Request, svc: ServicesDep, user: RecipeReaderDep) -> Response:
     grouped: dict[str, list[RecipeVersion]] = defaultdict(list)
     for row in svc.recipes.list():
         grouped[row.recipe_id].append(row)
@@ -60,12 +56,7 @@ def recipes_page(request: Request, svc: ServicesDep) -> Response:
 
 
 @router.get("/recipes/new", response_class=HTMLResponse)
-def new_recipe_page(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, AUTHOR):
-        return forbidden(request, user, (AUTHOR,))
+def new_recipe_page(request: Request, svc: ServicesDep, user: AuthorDep) -> Response:
     return render(request, "recipe_edit.html", _edit_context(user, text="", filename=""))
 
 
@@ -114,12 +105,9 @@ async def upload_recipe_page(
 
 
 @router.get("/recipes/{recipe_id}", response_class=HTMLResponse)
-def recipe_versions_page(recipe_id: str, request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *READ_ROLES):
-        return forbidden(request, user, READ_ROLES)
+def recipe_versions_page(
+    recipe_id: str, request: Request, svc: ServicesDep, user: RecipeReaderDep
+) -> Response:
     versions = [r for r in svc.recipes.list() if r.recipe_id == recipe_id]
     if not versions:
         return render(request, "missing.html",
@@ -133,14 +121,10 @@ def recipe_diff_page(
     recipe_id: str,
     request: Request,
     svc: ServicesDep,
+    user: RecipeReaderDep,
     base: Annotated[str, Query(max_length=32)] = "",
     other: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *READ_ROLES):
-        return forbidden(request, user, READ_ROLES)
     versions = [r.version for r in svc.recipes.list() if r.recipe_id == recipe_id]
     context: dict[str, Any] = {"user": user, "recipe_id": recipe_id, "versions": versions,
                                "base": base, "other": other, "diff": None, "error": ""}
@@ -155,13 +139,9 @@ def recipe_diff_page(
 
 @router.get("/recipes/{recipe_id}/versions/{version}", response_class=HTMLResponse)
 def recipe_version_page(
-    recipe_id: str, version: str, request: Request, svc: ServicesDep, saved: str = ""
+    recipe_id: str, version: str, request: Request, svc: ServicesDep, user: RecipeReaderDep,
+    saved: str = "",
 ) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *READ_ROLES):
-        return forbidden(request, user, READ_ROLES)
     message = "Saved. The recipe is valid; submit it for review when it is ready." if saved else ""
     return _version(request, svc, user, recipe_id, version, message=message)
 

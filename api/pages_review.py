@@ -22,11 +22,8 @@ from api.pages_common import (
     PageUserDep,
     Refused,
     attempt,
-    forbidden,
-    has_role,
     local_time,
-    login_redirect,
-    page_user,
+    page_viewer,
     render,
     step_anchor,
 )
@@ -37,6 +34,7 @@ from workflows.messages import COMPLETE, QA
 
 router = APIRouter(include_in_schema=False)
 REVIEW_ROLES = (QA,)
+ReviewerDep = Annotated[User, page_viewer(*REVIEW_ROLES)]
 DECIDED = ("released", "rejected")
 # Audit actions QA must see before signing, whatever the steps say.
 NOTABLE_ACTIONS = {
@@ -48,12 +46,7 @@ NOTABLE_ACTIONS = {
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review_list(request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *REVIEW_ROLES):
-        return forbidden(request, user, REVIEW_ROLES)
+def review_list(request: Request, svc: ServicesDep, user: ReviewerDep) -> Response:
     batches = visible_batches(svc, user)
     context = {
         "user": user,
@@ -65,12 +58,9 @@ def review_list(request: Request, svc: ServicesDep) -> Response:
 
 
 @router.get("/review/{batch_id}", response_class=HTMLResponse)
-async def review_batch(batch_id: str, request: Request, svc: ServicesDep) -> Response:
-    user = page_user(request, svc)
-    if user is None:
-        return login_redirect(request)
-    if not has_role(user, *REVIEW_ROLES):
-        return forbidden(request, user, REVIEW_ROLES)
+async def review_batch(
+    batch_id: str, request: Request, svc: ServicesDep, user: ReviewerDep
+) -> Response:
     return await _review(request, svc, user, batch_id)
 
 
