@@ -21,6 +21,7 @@ from settings.config import Settings
 from store.db import make_engine
 from store.models import AuditEvent, StepRecord
 from tests.reliability.invariants import check_batch
+from tests.reliability.test_wms_issue_crash import wait_for
 from tests.reliability.test_worker_crash import kill_worker, restart_worker
 
 pytestmark = pytest.mark.slow
@@ -44,8 +45,11 @@ def test_scale_disconnected_mid_weighing_records_no_weight_and_weighing_again_wo
     devices = _devices(settings)
     # The worker talks to the scale over TCP from now on: a hang-up is a lost connection.
     monkeypatch.setenv("EBR_SCALE_URL", devices["scale_url"])
+    log = settings.var_dir / "log" / "worker.log"
+    polling = log.read_text().count("worker polling")
     kill_worker(group)
     restart_worker(group, settings)
+    wait_for(lambda: log.read_text().count("worker polling") > polling, "the worker polling")
 
     base = settings.api_url
     approver = Session.login(base, "approver")
