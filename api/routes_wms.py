@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
@@ -33,6 +33,7 @@ from api.services import Services
 from qms import messages as q
 from qms.builtin import BuiltinQms
 from qms.port import QmsError, QmsPort, QmsUnavailable, UnknownDeviation
+from store.models import User
 from wms import messages as m
 from wms.builtin import BuiltinWms
 from wms.erp import OrderRefused, UnknownOrder
@@ -103,6 +104,18 @@ def builtin_qms(svc: Services) -> BuiltinQms | None:
 
 def key_or_new(key: str | None) -> str:
     return key or f"api:{uuid.uuid4()}"
+
+
+def keyed_write(
+    operation: Callable[[Any], Any], request_type: Callable[..., Any], body: BaseModel,
+    user: User, idempotency_key: str | None, **fields: Any,
+) -> dict[str, Any]:
+    """One idempotent stock write: the request is the body's fields plus the caller's
+    Idempotency-Key (a new key without one) and the user as actor; refusals as API errors."""
+    with refusals():
+        request = request_type(key=key_or_new(idempotency_key), actor=user.username, **fields,
+                               **body.model_dump())
+        return dataclasses.asdict(operation(request))
 
 
 class MaterialIn(BaseModel):
@@ -235,12 +248,9 @@ def stock(user: UserDep, svc: ServicesDep, lot: Annotated[str, Query(max_length=
 def receive(body: ReceiptIn, user: UserDep, svc: ServicesDep,
             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     require_any_role(user, *WAREHOUSE)
-    with refusals():
-        # Received goods always start in quarantine: only QA releases (POST …/status).
-        result = builtin_wms(svc).receive(m.ReceiptRequest(
-            key=key_or_new(idempotency_key), actor=user.username, status=m.QUARANTINE,
-            **body.model_dump()))
-    return dataclasses.asdict(result)
+    # Received goods always start in quarantine: only QA releases (POST …/status).
+    return keyed_write(builtin_wms(svc).receive, m.ReceiptRequest, body, user, idempotency_key,
+                       status=m.QUARANTINE)
 
 
 @router.post("/moves", status_code=201)
@@ -248,10 +258,7 @@ def move(body: MoveIn, user: UserDep, svc: ServicesDep,
          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Move stock of one lot between bins (audited; reserved stock stays put)."""
     require_any_role(user, *WAREHOUSE)
-    with refusals():
-        result = builtin_wms(svc).move(m.MoveRequest(
-            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
-    return dataclasses.asdict(result)
+    return keyed_write(builtin_wms(svc).move, m.MoveRequest, body, user, idempotency_key)
 
 
 @router.post("/adjustments", status_code=201)
@@ -259,10 +266,7 @@ def adjust(body: AdjustIn, user: UserDep, svc: ServicesDep,
            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """A counted correction with its reason (audited)."""
     require_any_role(user, *WAREHOUSE)
-    with refusals():
-        result = builtin_wms(svc).adjust(m.AdjustRequest(
-            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
-    return dataclasses.asdict(result)
+    return keyed_write(builtin_wms(svc).adjust, m.AdjustRequest, body, user, idempotency_key)
 
 
 @router.post("/returns", status_code=201)
@@ -270,10 +274,8 @@ def return_material(body: ReturnIn, user: UserDep, svc: ServicesDep,
                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Unused material issued to a batch goes back to stock; genealogy nets it out."""
     require_any_role(user, *FLOOR)
-    with refusals():
-        result = wms_of(svc).return_material(m.ReturnRequest(
-            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
-    return dataclasses.asdict(result)
+    return keyed_write(wms_of(svc).return_material, m.ReturnRequest, body, user,
+                       idempotency_key)
 
 
 @router.post("/outputs", status_code=201)
@@ -281,10 +283,8 @@ def record_output(body: OutputIn, user: UserDep, svc: ServicesDep,
                   idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """The batch's produced lot (quarantined until QA releases it) and its input lots."""
     require_role(user, "supervisor")
-    with refusals():
-        result = wms_of(svc).record_output(m.OutputRequest(
-            key=key_or_new(idempotency_key), actor=user.username, **body.model_dump()))
-    return dataclasses.asdict(result)
+    return keyed_write(wms_of(svc).record_output, m.OutputRequest, body, user,
+                       idempotency_key)
 
 
 @router.post("/lots/{lot_number}/status")
