@@ -21,27 +21,27 @@ PASSWORD = {"username": "operator", "password": demo_user("operator").password}
 class TestOperatorHold:
     async def test_operator_holds_with_a_reason_and_the_hold_time_is_reported(self, api):  # noqa: F811
         await api.approve_example()
-        await api.start_batch("B-OPHOLD")
+        await api.start_batch("B-OPHOLD-REASON")
         op = await api.login("operator")
-        await api.wait_until_running("B-OPHOLD", op)
+        await api.wait_until_running("B-OPHOLD-REASON", op)
         # A 503 ("no worker answered within 10 s", a busy machine) is retried with the same
         # key, as the tablet does; the hold is applied once.
         keyed = op | {"Idempotency-Key": "hold-1"}
         for _ in range(6):
-            r = await api.http.post("/api/v1/batches/B-OPHOLD/request-hold",
+            r = await api.http.post("/api/v1/batches/B-OPHOLD-REASON/request-hold",
                                     json=PASSWORD | {"reason": "Powder on the floor"},
                                     headers=keyed)
             if r.status_code != 503:
                 break
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "held"
-        batch = (await api.http.get("/api/v1/batches/B-OPHOLD", headers=op)).json()
+        batch = (await api.http.get("/api/v1/batches/B-OPHOLD-REASON", headers=op)).json()
         view = batch["execution"]
         assert view["state"] == "held" and "Powder on the floor" in view["hold_reason"]
         assert view["held_since"] and batch["elapsed"]["hold_elapsed_s"] is not None
         assert batch["elapsed"]["held_total_s"] >= 0
         assert [a["action"] for a in view["pending_signatures"]] == ["restart"]
-        again = await api.http.post("/api/v1/batches/B-OPHOLD/request-hold",
+        again = await api.http.post("/api/v1/batches/B-OPHOLD-REASON/request-hold",
                                     json=PASSWORD | {"reason": "again"}, headers=op)
         assert again.status_code == 409 and error(again)["code"] == "wrong_state"
 
