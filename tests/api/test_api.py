@@ -16,6 +16,7 @@ import pytest
 
 from runtime.seed import EXAMPLES, demo_user
 from tests.app_rig import app_with_worker
+from tests.logins import bearer
 from tests.workflows.fakes import FakeScale
 
 RECIPE = ("VC-BLEND", "1.0.0")
@@ -32,11 +33,7 @@ class Api:
         self.http, self.scale = http, scale
 
     async def login(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/api/v1/auth/login",
-                                 json={"username": user.username, "password": user.password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return await bearer(self.http, role)
 
     async def approve_example(self) -> None:
         r = await self.http.post(

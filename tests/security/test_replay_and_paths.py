@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -15,6 +14,7 @@ from activities.labels import LabelActivities
 from runtime.seed import EXAMPLES, demo_user
 from store.models import Signature
 from tests.app_rig import AppRig, app_with_worker
+from tests.logins import bearer
 
 RECIPE = ("VC-BLEND", "1.0.0")
 
@@ -25,23 +25,15 @@ async def rig(temporal_env, tmp_path: Path) -> AsyncIterator[AppRig]:  # type: i
         yield rig
 
 
-async def login(http: httpx.AsyncClient, role: str) -> dict[str, str]:
-    user = demo_user(role)
-    r = await http.post("/api/v1/auth/login",
-                        json={"username": user.username, "password": user.password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 async def start(rig: AppRig, batch_id: str) -> list[str]:
     http = rig.http
     r = await http.post(f"/api/v1/recipes/{RECIPE[0]}/versions/{RECIPE[1]}/approve",
                         json={"username": "approver", "password": demo_user("approver").password},
-                        headers=await login(http, "approver"))
+                        headers=await bearer(http, "approver"))
     assert r.status_code == 200, r.text
     r = await http.post("/api/v1/batches",
                         json={"batch_id": batch_id, "recipe_id": RECIPE[0], "version": RECIPE[1]},
-                        headers=await login(http, "supervisor"))
+                        headers=await bearer(http, "supervisor"))
     assert r.status_code == 201, r.text
     return r.json()["steps"]
 
@@ -53,7 +45,7 @@ def signatures(rig: AppRig, batch_id: str) -> list[Signature]:
 
 async def test_a_captured_signed_request_replayed_later_never_signs_twice(rig: AppRig):
     steps = await start(rig, "B-REPLAY")
-    op = await login(rig.http, "operator")
+    op = await bearer(rig.http, "operator")
     url = f"/api/v1/batches/B-REPLAY/steps/{steps[0]}"
     rig.scale.grams = Decimal("1200.00")
     assert (await rig.http.post(f"{url}/weigh", headers=op)).status_code == 200
@@ -95,7 +87,7 @@ async def test_an_oversized_token_is_refused_with_401_not_an_error(rig: AppRig):
 
 
 async def test_path_traversal_in_batch_ids_never_reaches_the_file_system(rig: AppRig):
-    sup = await login(rig.http, "supervisor")
+    sup = await bearer(rig.http, "supervisor")
     for hostile in ("../../etc/passwd", "..", "a/../../b", "..\\..\\win.ini", "%2e%2e%2fx"):
         r = await rig.http.post("/api/v1/batches", headers=sup,
                                 json={"batch_id": hostile, "recipe_id": RECIPE[0],
@@ -114,7 +106,7 @@ async def test_path_traversal_in_batch_ids_never_reaches_the_file_system(rig: Ap
 async def test_a_hostile_recipe_file_name_is_stored_as_text_never_as_a_path(
     rig: AppRig, tmp_path: Path
 ):
-    author = await login(rig.http, "author")
+    author = await bearer(rig.http, "author")
     text = (EXAMPLES / "vitamin-c-blend.yaml").read_text(encoding="utf-8").replace(
         "version: 1.0.0", "version: 9.9.9", 1)
     before = {p for p in tmp_path.parent.rglob("*") if p.is_file()}

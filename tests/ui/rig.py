@@ -19,6 +19,7 @@ from api.services import Services
 from runtime.seed import demo_user, seed_demo
 from settings.config import Settings
 from tests.app_rig import app_with_worker
+from tests.logins import bearer
 from tests.workflows.fakes import FakeScale
 
 RECIPE = ("VC-BLEND", "1.0.0")
@@ -50,11 +51,7 @@ class Rig:
         return self.tokens[role]
 
     async def _login(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/api/v1/auth/login",
-                                 json={"username": user.username, "password": user.password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return await bearer(self.http, role)
 
     async def page_login(self, role: str) -> dict[str, str]:
         user = demo_user(role)

@@ -17,6 +17,7 @@ from api.app import build_services, create_app
 from runtime.seed import demo_user, seed_demo
 from settings.config import Settings
 from store.models import AuditEvent
+from tests.logins import bearer
 from tests.wms.test_erp import batch_row
 from wms import messages as m
 from wms.builtin import BuiltinWms
@@ -28,11 +29,7 @@ class Client:
         self.http = http
 
     async def as_(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/api/v1/auth/login",
-                                 json={"username": user.username, "password": user.password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return await bearer(self.http, role)
 
 
 @pytest.fixture

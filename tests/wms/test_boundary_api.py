@@ -16,6 +16,7 @@ import pytest
 from runtime.seed import demo_user
 from settings.config import Settings
 from tests.app_rig import AppRig, app_with_worker
+from tests.logins import bearer
 from tests.wms.fake_erp import FakeErp, serve_erp
 from wms.erp_relay import relay_round
 
@@ -30,11 +31,7 @@ class Api:
         self.rig, self.http = rig, rig.http
 
     async def as_(self, role: str) -> dict[str, str]:
-        user = demo_user(role)
-        r = await self.http.post("/api/v1/auth/login",
-                                 json={"username": user.username, "password": user.password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return await bearer(self.http, role)
 
     async def post(self, path: str, role: str, body: dict | None = None,
                    password: bool = False) -> httpx.Response:

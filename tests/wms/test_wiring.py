@@ -18,9 +18,10 @@ from qms import messages as q
 from qms.builtin import BuiltinQms
 from qms.http_adapter import HttpQms
 from qms.port import QmsError
-from runtime.seed import demo_user, seed_demo
+from runtime.seed import seed_demo
 from runtime.worker_main import production_activities
 from settings.config import Settings
+from tests.logins import bearer
 from tests.wms.fake_server import FakeServer, Fault, serve
 from tests.wms.test_erp import batch_row
 from wms import messages as m
@@ -85,16 +86,9 @@ async def api(tmp_path: Path, remote: tuple[FakeServer, FakeServer]
         yield http, fake_wms, fake_qms
 
 
-async def login(http: httpx.AsyncClient, role: str) -> dict[str, str]:
-    user = demo_user(role)
-    r = await http.post("/api/v1/auth/login",
-                        json={"username": user.username, "password": user.password})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 async def test_api_routes_reach_the_external_wms_and_qms(api):
     http, fake_wms, fake_qms = api
-    op = await login(http, "operator")
+    op = await bearer(http, "operator")
     r = await http.get("/api/v1/wms/lots/ASC-2601", headers=op)
     assert r.status_code == 200 and r.json()["on_hand"] == "25"
     assert fake_wms.seen[-1][0] == "lots/get"
@@ -112,14 +106,14 @@ async def test_api_routes_reach_the_external_wms_and_qms(api):
 
 async def test_local_only_operations_are_refused_with_an_external_wms(api):
     http, _, _ = api
-    sup = await login(http, "supervisor")
+    sup = await bearer(http, "supervisor")
     r = await http.get("/api/v1/wms/stock", headers=sup)
     assert r.status_code == 409 and "external WMS" in r.json()["error"]["message"]
 
 
 async def test_an_external_outage_is_503_and_a_bad_answer_502(api):
     http, fake_wms, _ = api
-    op = await login(http, "operator")
+    op = await bearer(http, "operator")
     fake_wms.faults["lots/get"] = [Fault(status=503, body={}), Fault(body={"lot": 1})]
     r = await http.get("/api/v1/wms/lots/ASC-2601", headers=op)
     assert r.status_code == 503 and r.json()["error"]["code"] == "system_unavailable"
