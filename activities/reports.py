@@ -21,7 +21,6 @@ from reports.errors import RenderError, SigningError
 from reports.pkcs11 import check_pkcs11_settings
 from reports.pki import Pkcs11Identity, load_root, load_signer_material
 from reports.publish import sha256_hex, write_atomically
-from reports.render import render_batch_record
 from reports.sign import Approval, SigningSource, Timestamping, http_timestamping, seal_record
 from store.batch_record import BatchRecordStore
 from store.recipes import RecipeStore
@@ -99,6 +98,10 @@ class ReportActivities:
             record["equipment_register"] = self._register_snapshot(record)
         recipe = self.recipes.get(batch.recipe_id, batch.recipe_version)
         try:
+            # Imported here: WeasyPrint loads Pango and cairo (~1-2 s), which a worker
+            # restarted after a crash should not pay before it polls again.
+            from reports.render import render_batch_record
+
             rendered = render_batch_record(record, recipe.source_text if recipe else "")
         except RenderError as exc:
             # The same record and code fail the same way: retrying cannot help, a fix can.
