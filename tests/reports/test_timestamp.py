@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from reports.pki import SigningIdentity
 from reports.render import RenderedPdf
 from reports.sign import sign_pdf
 from reports.verify import verify_pdf
+from tests.loopback import QuietHandler, serving
 
 
 def _name(common_name: str) -> x509.Name:
@@ -94,7 +93,7 @@ class LoopbackTsa:
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopbackTsa, str]]:
     authority = LoopbackTsa(tmp_path_factory.mktemp("tsa"))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             reply = authority.respond(body)
@@ -104,17 +103,8 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopbackTsa,
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield authority, f"http://127.0.0.1:{server.server_address[1]}/tsa"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base_url:
+        yield authority, f"{base_url}/tsa"
 
 
 def test_timestamped_signature_verifies_with_a_proven_time(

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import QuietHandler, serving
 
 OK, DOWN, SLOW_AFTER_APPLYING, REFUSE = "ok", "down", "slow_after_applying", "refuse"
 
@@ -39,7 +40,7 @@ class FakeErp:
 def serve_erp(erp: FakeErp) -> Iterator[FakeErp]:
     stop = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             status, delay = erp.handle(self.headers.get("Idempotency-Key", ""),
@@ -55,16 +56,9 @@ def serve_erp(erp: FakeErp) -> Iterator[FakeErp]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    erp.url = f"http://127.0.0.1:{server.server_address[1]}/confirmations"
-    try:
-        yield erp
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base_url:
+        erp.url = f"{base_url}/confirmations"
+        try:
+            yield erp
+        finally:
+            stop.set()  # a delayed answer still waiting ends now, so the server can stop

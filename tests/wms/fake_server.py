@@ -4,14 +4,13 @@ scripted faults (status, body, delay, version) served before the real answer."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.loopback import QuietHandler, serving
 from wms.codec import decode, encode
 
 
@@ -47,7 +46,7 @@ class FakeServer:
 
 @contextmanager
 def serve(fake: FakeServer) -> Iterator[FakeServer]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
@@ -65,15 +64,6 @@ def serve(fake: FakeServer) -> Iterator[FakeServer]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout test)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with serving(Handler) as base_url:
+        fake.url = f"{base_url}/v1"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
