@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # full sizes (about 10 minutes on 2 cores)
     .venv/bin/python -m bench.run --smoke    # tiny sizes, what CI runs so the harness works
+    .venv/bin/python -m bench.run --rows 6a,6b,7 --out /tmp/b   # only some rows
 
 Writes bench/results/latest.json and bench/results/latest.md. Method: docs/performance.md.
 """
@@ -506,16 +507,31 @@ def markdown(results: list[Comparison], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def main(smoke: bool, out: Path) -> int:
+# Which rows each group of measurements produces (a group runs whole or not at all).
+GROUPS = {"stack": {"1", "2", "3", "4", "9"}, "render": {"5"}, "audit": {"6a", "6b"},
+          "reads": {"7"}, "recipe": {"8"}}
+ALL_ROWS = set().union(*GROUPS.values())
+
+
+async def main(smoke: bool, out: Path, rows: set[str] | None = None) -> int:
     sizes = SMOKE if smoke else FULL
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    wanted = {g for g, ids in GROUPS.items() if rows is None or ids & rows}
+    results: list[Comparison] = []
     with tempfile.TemporaryDirectory(prefix="ebr-bench-") as tmp:
         var_dir = Path(tmp)
-        results = await bench_signed_steps(sizes, var_dir / "stack")
-        results += await bench_render(sizes, var_dir / "stack")
-        results += await bench_audit(sizes, var_dir)
-        results.append(await bench_reads(sizes, var_dir))
-        results.append(await bench_recipe(sizes))
+        if "stack" in wanted:
+            results += await bench_signed_steps(sizes, var_dir / "stack")
+        if "render" in wanted:
+            results += await bench_render(sizes, var_dir / "stack")
+        if "audit" in wanted:
+            results += await bench_audit(sizes, var_dir)
+        if "reads" in wanted:
+            results.append(await bench_reads(sizes, var_dir))
+        if "recipe" in wanted:
+            results.append(await bench_recipe(sizes))
+    if rows is not None:
+        results = [c for c in results if c.id in rows]
     meta = {
         "started": started,
         "mode": "smoke" if smoke else "full",
@@ -536,5 +552,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rows", help="comma-separated row ids to run (e.g. 6a,6b,7); "
+                        "default all. Pass --out too, or latest.* holds only these rows")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.smoke, args.out)))
+    rows = set(args.rows.split(",")) if args.rows else None
+    if rows is not None and rows - ALL_ROWS:
+        parser.error(f"unknown rows {sorted(rows - ALL_ROWS)}; known: {sorted(ALL_ROWS)}")
+    raise SystemExit(asyncio.run(main(args.smoke, args.out, rows)))
