@@ -6,45 +6,79 @@ still tells when someone with database access disables a trigger and edits a row
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from signatures.canonical import content_hash
 from store.models import AuditEvent, utcnow
 
 GENESIS = "0" * 64
 
 
+# The canonical content of an entry is `signatures.canonical.canonical_json` of
+# {"prev", "key", "at", "actor", "action", "subject", "detail"}. Appending and verifying
+# build those exact bytes from the columns directly: the outer keys are fixed, so their
+# sorted order is too, and a string's canonical form is `encode_basestring` (what the
+# encoder uses with ensure_ascii=False). Only `detail` goes through the encoder.
+# tests/store/test_audit_chain_fast_path.py pins this to `content_hash`.
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_canonical_detail = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _hash_of(
+    prev: str, key: str, at: str, actor: str, action: str, subject: str, detail: str
+) -> str:
+    """`detail` is the canonical JSON of the detail object; `at` is `_iso` of the time."""
+    body = (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},"at":{_quote(at)},'
+        f'"detail":{detail},"key":{_quote(key)},"prev":{_quote(prev)},'
+        f'"subject":{_quote(subject)}}}'
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
-    return content_hash(
-        {
-            "prev": prev_hash,
-            "key": event.key,
-            "at": _iso(event.at),
-            "actor": event.actor,
-            "action": event.action,
-            "subject": event.subject,
-            "detail": json.loads(event.detail_json),
-        }
+    return _hash_of(
+        prev_hash, event.key, _iso(event.at), event.actor, event.action, event.subject,
+        _canonical_detail(json.loads(event.detail_json)),
     )
 
 
 # Any fixed number: the transaction-level advisory lock that orders chain appends.
 _CHAIN_LOCK = 0x0EB0A0D17
 
+_events = AuditEvent.__table__  # type: ignore[attr-defined]
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK)
+# One round trip for both things an append must know: is the key taken, and what is the
+# hash to link to. Built once, so SQLAlchemy compiles it once.
+_PEEK = core_select(
+    core_select(_events.c.id).where(_events.c.key == bindparam("key")).scalar_subquery(),
+    core_select(_events.c.hash).order_by(_events.c.id.desc()).limit(1).scalar_subquery(),
+)
+_INSERT = _events.insert()
+_BY_ID = core_select(_events).where(_events.c.id == bindparam("id"))
+_CHAIN = core_select(
+    _events.c.id, _events.c.key, _events.c.at, _events.c.actor, _events.c.action,
+    _events.c.subject, _events.c.detail_json, _events.c.prev_hash, _events.c.hash,
+).order_by(_events.c.id)
 
-def _serialise_appends(session: Session) -> None:
+
+def _serialise_appends(conn: Connection) -> None:
     """One appender at a time, until its transaction ends, so two never link to the same
     last entry. SQLite's BEGIN IMMEDIATE already does this; PostgreSQL needs the lock."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK))
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK)
 
 
 def _iso(at: datetime) -> str:
@@ -63,26 +97,46 @@ def append(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Add an entry inside the caller's transaction; a repeated key returns the first."""
-    _serialise_appends(session)
-    existing = session.exec(select(AuditEvent).where(AuditEvent.key == key)).first()
-    if existing is not None:
-        return existing
-    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
-    prev_hash = last.hash if last else GENESIS
-    event = AuditEvent(
-        key=key,
-        at=at or utcnow(),
-        actor=actor,
-        action=action,
-        subject=subject,
-        detail_json=json.dumps(detail or {}, sort_keys=True),
-        prev_hash=prev_hash,
-        hash="",
+    return append_on(
+        session.connection(), key=key, actor=actor, action=action, subject=subject,
+        detail=detail, at=at,
     )
-    event.hash = _entry_hash(prev_hash, event)
-    session.add(event)
-    session.flush()
-    return event
+
+
+def append_on(
+    conn: Connection,
+    *,
+    key: str,
+    actor: str,
+    action: str,
+    subject: str,
+    detail: dict[str, str] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """`append` on a Core connection, inside its transaction: lock (PostgreSQL), one
+    SELECT for the key and the last hash, one INSERT. No ORM unit of work."""
+    _serialise_appends(conn)
+    existing_id, last_hash = conn.execute(_PEEK, {"key": key}).one()
+    if existing_id is not None:
+        return AuditEvent(**conn.execute(_BY_ID, {"id": existing_id}).one()._asdict())
+    prev_hash = last_hash or GENESIS
+    at = at or utcnow()
+    detail_json = json.dumps(detail or {}, sort_keys=True)
+    row = {
+        "key": key, "at": at, "actor": actor, "action": action, "subject": subject,
+        "detail_json": detail_json, "prev_hash": prev_hash,
+        # Hashed as it will be read back, so verification recomputes the same bytes.
+        "hash": _hash_of(prev_hash, key, _iso(at), actor, action, subject,
+                         _canonical_detail(json.loads(detail_json))),
+    }
+    new_id = conn.execute(_INSERT, row).inserted_primary_key[0]
+    return AuditEvent(id=new_id, **row)
+
+
+def record(engine: Engine, **entry: Any) -> AuditEvent:
+    """One entry in its own transaction (an append that belongs to no other write)."""
+    with engine.begin() as conn:
+        return append_on(conn, **entry)
 
 
 @dataclass(frozen=True)
@@ -107,23 +161,31 @@ def verify_chain(session: Session) -> ChainCheck:
     prev = GENESIS
     prev_id: int | None = None
     count = 0
-    query = select(AuditEvent).order_by(col(AuditEvent.id)).execution_options(yield_per=500)
-    for event in session.exec(query):
+    # Plain tuples, streamed (a server-side cursor on PostgreSQL): no ORM objects.
+    conn = session.connection().execution_options(stream_results=True, yield_per=2000)
+    loads = json.loads
+    for row_id, key, at, actor, action, subject, detail_json, prev_hash, digest in conn.execute(
+        _CHAIN
+    ):
         problem = None
-        if event.prev_hash != prev:
+        if prev_hash != prev:
             after = f"entry id={prev_id}" if prev_id is not None else "the start of the trail"
             problem = (
                 f"it does not link to {after}; an entry between them was removed or "
                 "that entry's hash was rewritten."
             )
-        elif _entry_hash(prev, event) != event.hash:
+        elif (
+            _hash_of(prev, key, _iso(at), actor, action, subject,
+                     _canonical_detail(loads(detail_json)))
+            != digest
+        ):
             problem = "its content no longer matches its hash; the entry was changed."
         if problem is not None:
             return ChainCheck(
-                ok=False, entries=count, first_bad_id=event.id, first_bad_key=event.key,
+                ok=False, entries=count, first_bad_id=row_id, first_bad_key=key,
                 problem=problem,
             )
-        prev, prev_id = event.hash, event.id
+        prev, prev_id = digest, row_id
         count += 1
     return ChainCheck(ok=True, entries=count)
 
