@@ -6,14 +6,15 @@ still tells when someone with database access disables a trigger and edits a row
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import String, bindparam, text, type_coerce
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, or_, select
@@ -28,12 +29,32 @@ GENESIS = "0" * 64
 # {"prev", "key", "at", "actor", "action", "subject", "detail"}. Appending and verifying
 # build those exact bytes from the columns directly: the outer keys are fixed, so their
 # sorted order is too, and a string's canonical form is `encode_basestring` (what the
-# encoder uses with ensure_ascii=False). Only `detail` goes through the encoder.
-# tests/store/test_audit_chain_fast_path.py pins this to `content_hash`.
+# encoder uses with ensure_ascii=False). Only `detail` goes through the encoder, built
+# once here rather than on every call as `json.dumps`/`JSONEncoder.encode` do.
+# tests/store/test_audit_chain_hashing.py pins this to `content_hash`.
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
-_canonical_detail = json.JSONEncoder(
+_SLOW_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+)
+_c_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+_ENCODE = (
+    _c_encoder(None, _SLOW_ENCODER.default, _quote, None, ":", ",", True, False, False)
+    if _c_encoder is not None else None
+)
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _canonical_detail(detail_json: str) -> str:
+    """Canonical JSON of the stored detail: what `canonical_json(json.loads(...))` gives."""
+    try:
+        value, end = _SCAN(detail_json, 0)
+    except StopIteration:
+        end = -1
+    if end != len(detail_json):  # white space around it, or not JSON: the full parser
+        value = json.loads(detail_json)
+    if _ENCODE is None:
+        return _SLOW_ENCODER.encode(value)
+    return "".join(_ENCODE(value, 0))
 
 
 def _hash_of(
@@ -45,18 +66,28 @@ def _hash_of(
         f'"detail":{detail},"key":{_quote(key)},"prev":{_quote(prev)},'
         f'"subject":{_quote(subject)}}}'
     )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
-    return _hash_of(
-        prev_hash, event.key, _iso(event.at), event.actor, event.action, event.subject,
-        _canonical_detail(json.loads(event.detail_json)),
-    )
+    return sha256(body.encode()).hexdigest()
 
 
 # Any fixed number: the transaction-level advisory lock that orders chain appends.
 _CHAIN_LOCK = 0x0EB0A0D17
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A written entry, as plain values (building an ORM object cost a quarter of an
+    append). Fields in table column order."""
+
+    id: int
+    key: str
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail_json: str
+    prev_hash: str
+    hash: str
+
 
 _events = AuditEvent.__table__  # type: ignore[attr-defined]
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK)
@@ -67,10 +98,11 @@ _PEEK = core_select(
     core_select(_events.c.hash).order_by(_events.c.id.desc()).limit(1).scalar_subquery(),
 )
 _INSERT = _events.insert()
-_BY_ID = core_select(_events).where(_events.c.id == bindparam("id"))
-_CHAIN = core_select(
-    _events.c.id, _events.c.key, _events.c.at, _events.c.actor, _events.c.action,
-    _events.c.subject, _events.c.detail_json, _events.c.prev_hash, _events.c.hash,
+_COLUMNS = [_events.c[f.name] for f in fields(AuditEntry)]
+_BY_ID = core_select(*_COLUMNS).where(_events.c.id == bindparam("id"))
+# The chain as the database holds it: `at` unconverted (see `_stored_at`).
+_CHAIN_RAW = core_select(
+    *(type_coerce(c, String) if c.key == "at" else c for c in _COLUMNS)
 ).order_by(_events.c.id)
 
 
@@ -95,7 +127,7 @@ def append(
     subject: str,
     detail: dict[str, str] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
+) -> AuditEntry:
     """Add an entry inside the caller's transaction; a repeated key returns the first."""
     return append_on(
         session.connection(), key=key, actor=actor, action=action, subject=subject,
@@ -112,13 +144,13 @@ def append_on(
     subject: str,
     detail: dict[str, str] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
+) -> AuditEntry:
     """`append` on a Core connection, inside its transaction: lock (PostgreSQL), one
     SELECT for the key and the last hash, one INSERT. No ORM unit of work."""
     _serialise_appends(conn)
     existing_id, last_hash = conn.execute(_PEEK, {"key": key}).one()
     if existing_id is not None:
-        return AuditEvent(**conn.execute(_BY_ID, {"id": existing_id}).one()._asdict())
+        return AuditEntry(*conn.execute(_BY_ID, {"id": existing_id}).one())
     prev_hash = last_hash or GENESIS
     at = at or utcnow()
     detail_json = json.dumps(detail or {}, sort_keys=True)
@@ -127,13 +159,13 @@ def append_on(
         "detail_json": detail_json, "prev_hash": prev_hash,
         # Hashed as it will be read back, so verification recomputes the same bytes.
         "hash": _hash_of(prev_hash, key, _iso(at), actor, action, subject,
-                         _canonical_detail(json.loads(detail_json))),
+                         _canonical_detail(detail_json)),
     }
     new_id = conn.execute(_INSERT, row).inserted_primary_key[0]
-    return AuditEvent(id=new_id, **row)
+    return AuditEntry(id=new_id, **row)
 
 
-def record(engine: Engine, **entry: Any) -> AuditEvent:
+def record(engine: Engine, **entry: Any) -> AuditEntry:
     """One entry in its own transaction (an append that belongs to no other write)."""
     with engine.begin() as conn:
         return append_on(conn, **entry)
@@ -161,12 +193,12 @@ def verify_chain(session: Session) -> ChainCheck:
     prev = GENESIS
     prev_id: int | None = None
     count = 0
+    conn = session.connection()
+    stored_at = _stored_at(conn)
     # Plain tuples, streamed (a server-side cursor on PostgreSQL): no ORM objects.
-    conn = session.connection().execution_options(stream_results=True, yield_per=2000)
-    loads = json.loads
-    for row_id, key, at, actor, action, subject, detail_json, prev_hash, digest in conn.execute(
-        _CHAIN
-    ):
+    rows = conn.execution_options(stream_results=True, yield_per=2000).execute(_CHAIN_RAW)
+    quote, canonical = _quote, _canonical_detail
+    for row_id, key, at, actor, action, subject, detail_json, prev_hash, digest in rows:
         problem = None
         if prev_hash != prev:
             after = f"entry id={prev_id}" if prev_id is not None else "the start of the trail"
@@ -174,12 +206,15 @@ def verify_chain(session: Session) -> ChainCheck:
                 f"it does not link to {after}; an entry between them was removed or "
                 "that entry's hash was rewritten."
             )
-        elif (
-            _hash_of(prev, key, _iso(at), actor, action, subject,
-                     _canonical_detail(loads(detail_json)))
-            != digest
-        ):
-            problem = "its content no longer matches its hash; the entry was changed."
+        else:
+            # `_hash_of`, inlined: this loop is the whole cost of a verification.
+            body = (
+                f'{{"action":{quote(action)},"actor":{quote(actor)},'
+                f'"at":"{stored_at(at)}","detail":{canonical(detail_json)},'
+                f'"key":{quote(key)},"prev":"{prev}","subject":{quote(subject)}}}'
+            )
+            if sha256(body.encode()).hexdigest() != digest:
+                problem = "its content no longer matches its hash; the entry was changed."
         if problem is not None:
             return ChainCheck(
                 ok=False, entries=count, first_bad_id=row_id, first_bad_key=key,
@@ -188,6 +223,23 @@ def verify_chain(session: Session) -> ChainCheck:
         prev, prev_id = digest, row_id
         count += 1
     return ChainCheck(ok=True, entries=count)
+
+
+# How SQLite holds a timestamp written through SQLAlchemy: exactly `_iso` with a space.
+_SQLITE_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}")
+
+
+def _stored_at(conn: Connection) -> Callable[[Any], str]:
+    """`_iso` of the `at` column as stored, without SQLAlchemy's per-row conversion; any
+    other stored form goes through the column type's own conversion, as before."""
+    convert = _events.c.at.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+
+    def iso(raw: Any) -> str:
+        if isinstance(raw, str) and _SQLITE_AT.fullmatch(raw):
+            return f"{raw[:10]}T{raw[11:]}"
+        return _iso(convert(raw) if convert is not None else raw)
+
+    return iso
 
 
 # --- reading -----------------------------------------------------------------

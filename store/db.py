@@ -27,7 +27,7 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         # SQLite's own deferred BEGIN can deadlock two writers; take the write lock up front.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     # Naive timestamp columns hold UTC: make the session's zone UTC so PostgreSQL never
     # shifts an aware value into local time on the way in. A lock wait ends with an error
@@ -35,6 +35,11 @@ def make_engine(url: str) -> Engine:
     # fails (and is retried) within its start-to-close (workflows/batch.py).
     options = f"-c timezone=UTC -c lock_timeout={LOCK_WAIT_S * 1000}"
     return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+
+
+def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    # Straight to the driver: through exec_driver_sql this cost a tenth of an audit append.
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
