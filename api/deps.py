@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.errors import ApiError
 from api.schemas import SignRequest
 from api.services import Services
-from signatures.sessions import SessionRegistry, bind_session
+from signatures.identity import NotPermitted
+from signatures.sessions import SessionRegistry
 from signatures.tokens import TokenClaims, TokenError, read_token
 from store.models import Batch, User
 from workflows.messages import SignatureIntent
@@ -40,14 +41,11 @@ def current_claims(
         claims = read_token(svc.settings.secrets.jwt_secret, token)
     except TokenError as exc:
         raise ApiError(401, "not_authenticated", str(exc)) from exc
-    user = svc.users.get(claims.subject)
-    if user is None or not user.active:
-        raise ApiError(401, "not_authenticated", "This account is not active: log in again.")
     try:
-        sessions(svc).check(claims, user)
-    except TokenError as exc:
+        user = sessions(svc).resolve(claims, svc.users)
+    except (TokenError, NotPermitted) as exc:
         raise ApiError(401, "not_authenticated", str(exc)) from exc
-    return claims, bind_session(user, claims.jti)
+    return claims, user
 
 
 def current_user(

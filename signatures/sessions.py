@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from signatures import session_cache
 from signatures.identity import NotPermitted, UserDirectory
 from signatures.tokens import TokenClaims, TokenError, issue_token, read_token
 from store.db import transaction
@@ -60,7 +61,35 @@ class SessionRegistry:
             )
         return token
 
-    def check(self, claims: TokenClaims, user: User) -> None:
+    def resolve(self, claims: TokenClaims, users: UserDirectory) -> User:
+        """The token's user, if its session is open: `check` on values remembered for up
+        to a second (`signatures.session_cache`), the database otherwise. Raises
+        TokenError (closed session) or NotPermitted (no such or inactive user)."""
+        store = self.engine.url.render_as_string(hide_password=True)
+        hit = session_cache.CACHE.get(store, claims.jti)
+        if hit is not None and self._still_open(claims, hit):
+            return bind_session(session_cache.fresh_user(hit.user), claims.jti)
+        generation = session_cache.CACHE.generation
+        user = users.get(claims.subject)
+        if user is None or not user.active:
+            raise NotPermitted("This account is not active: log in again.")
+        row = self.check(claims, user)
+        session_cache.CACHE.put(store, claims.jti, user, row, generation)
+        return bind_session(user, claims.jti)
+
+    def _still_open(self, claims: TokenClaims, hit: session_cache.Remembered) -> bool:
+        """Whether the remembered state lets this request through without the database.
+        False sends it the long way, which refuses it with the right message or, for a
+        session due a last-seen update, writes that."""
+        user, state = hit.user, hit.session
+        seen = _now() - _aware(state.last_seen_at)
+        return (
+            user["active"] and claims.subject == user["username"] == state.username
+            and claims.issued_ns >= user["tokens_valid_from_ns"]
+            and state.revoked_at is None and seen <= self.touch_every
+        )
+
+    def check(self, claims: TokenClaims, user: User) -> SessionToken:
         """Refuse a revoked, logged-out or idle token; note that this one is in use."""
         if claims.subject != user.username:
             raise TokenError("Session token does not belong to this user: log in again.")
@@ -88,6 +117,8 @@ class SessionRegistry:
                 if fresh is not None and fresh.revoked_at is None:
                     fresh.last_seen_at = now
                     session.add(fresh)
+                    row = fresh
+        return row
 
     def sign(
         self,
@@ -162,6 +193,11 @@ class SessionRegistry:
                 row.revoked_at = _now()
                 row.revoked_reason = reason
                 session.add(row)
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands datetimes back naive; the store only ever writes UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _from_ns(ns: int) -> datetime:
