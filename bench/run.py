@@ -329,31 +329,34 @@ async def bench_audit(sizes: Sizes, var_dir: Path) -> list[Comparison]:
     from sqlmodel import Session
 
     from store import audit
-    from store.db import create_schema, make_engine, transaction
+    from store.db import create_schema, make_engine
 
+    # Both sides: WAL, synchronous=NORMAL (ebr's engine pragmas), BEGIN IMMEDIATE, one
+    # transaction per entry, and the hash to link to read inside that transaction (as any
+    # appender sharing the chain with other processes must; the baseline used to keep it
+    # in a variable). A commit survives a crash of the process, not a power cut.
     def ebr_appends(n: int, db_path: Path) -> float:
         engine = make_engine(f"sqlite:///{db_path}")
         create_schema(engine)
         with Timer() as t:
             for i in range(n):
-                with transaction(engine) as session:
-                    audit.append(session, key=f"k{uuid.uuid4().hex}", actor="bench",
-                                 action="bench.append", subject=f"B/{i}", detail={"i": str(i)})
+                audit.record(engine, key=f"k{uuid.uuid4().hex}", actor="bench",
+                             action="bench.append", subject=f"B/{i}", detail={"i": str(i)})
         engine.dispose()
         return t.elapsed
 
     def raw_appends(n: int, db_path: Path) -> float:
         db = _raw_db(db_path)
-        prev = "0" * 64
         with Timer() as t:
             for i in range(n):
+                db.execute("BEGIN IMMEDIATE")
+                last = db.execute("SELECT hash FROM t ORDER BY id DESC LIMIT 1").fetchone()
+                prev = last[0] if last else "0" * 64
                 body = json.dumps({"i": i, "actor": "bench", "subject": f"B/{i}"})
                 digest = hashlib.sha256((prev + body).encode()).hexdigest()
-                db.execute("BEGIN IMMEDIATE")
                 db.execute("INSERT INTO t (key, body, prev, hash) VALUES (?, ?, ?, ?)",
                            (uuid.uuid4().hex, body, prev, digest))
                 db.execute("COMMIT")
-                prev = digest
         db.close()
         return t.elapsed
 
@@ -373,10 +376,10 @@ async def bench_audit(sizes: Sizes, var_dir: Path) -> list[Comparison]:
     engine = make_engine(f"sqlite:///{ebr_db}")
     create_schema(engine)
     for start in range(0, sizes.audit_verify, 5000):
-        with transaction(engine) as session:
+        with engine.begin() as conn:
             for i in range(start, min(start + 5000, sizes.audit_verify)):
-                audit.append(session, key=f"c{i}", actor="bench", action="bench.append",
-                             subject=f"B/{i}", detail={"i": str(i)})
+                audit.append_on(conn, key=f"c{i}", actor="bench", action="bench.append",
+                                subject=f"B/{i}", detail={"i": str(i)})
     db = _raw_db(raw_db)
     prev = "0" * 64
     db.execute("BEGIN")
@@ -410,8 +413,9 @@ async def bench_audit(sizes: Sizes, var_dir: Path) -> list[Comparison]:
                               {"verify_s": "s"})
     engine.dispose()
     return [
-        Comparison("6a", "Audit trail: durable appends/s (one transaction each)", *appends,
-                   ">= 0.8x"),
+        Comparison("6a", "Audit trail: appends/s (one transaction each, WAL, "
+                   "synchronous=NORMAL both sides)", *appends, ">= 0.8x",
+                   "both sides read the last hash inside the append's transaction"),
         Comparison("6b", f"Audit trail: verify a {sizes.audit_verify:,}-entry chain", *verify,
                    "<= 1.5x", "full target is 1,000,000 entries; time grows linearly"),
     ]
