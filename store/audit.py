@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import String, bindparam, text, type_coerce
+from sqlalchemy import String, bindparam, type_coerce
 from sqlalchemy import select as core_select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -90,27 +90,12 @@ class AuditEntry:
 
 
 _events = AuditEvent.__table__  # type: ignore[attr-defined]
-_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK)
-# One round trip for both things an append must know: is the key taken, and what is the
-# hash to link to. Built once, so SQLAlchemy compiles it once.
-_PEEK = core_select(
-    core_select(_events.c.id).where(_events.c.key == bindparam("key")).scalar_subquery(),
-    core_select(_events.c.hash).order_by(_events.c.id.desc()).limit(1).scalar_subquery(),
-)
-_INSERT = _events.insert()
 _COLUMNS = [_events.c[f.name] for f in fields(AuditEntry)]
 _BY_ID = core_select(*_COLUMNS).where(_events.c.id == bindparam("id"))
 # The chain as the database holds it: `at` unconverted (see `_stored_at`).
 _CHAIN_RAW = core_select(
     *(type_coerce(c, String) if c.key == "at" else c for c in _COLUMNS)
 ).order_by(_events.c.id)
-
-
-def _serialise_appends(conn: Connection) -> None:
-    """One appender at a time, until its transaction ends, so two never link to the same
-    last entry. SQLite's BEGIN IMMEDIATE already does this; PostgreSQL needs the lock."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK)
 
 
 def _iso(at: datetime) -> str:
@@ -147,22 +132,74 @@ def append_on(
 ) -> AuditEntry:
     """`append` on a Core connection, inside its transaction: lock (PostgreSQL), one
     SELECT for the key and the last hash, one INSERT. No ORM unit of work."""
-    _serialise_appends(conn)
-    existing_id, last_hash = conn.execute(_PEEK, {"key": key}).one()
-    if existing_id is not None:
-        return AuditEntry(*conn.execute(_BY_ID, {"id": existing_id}).one())
-    prev_hash = last_hash or GENESIS
-    at = at or utcnow()
-    detail_json = json.dumps(detail or {}, sort_keys=True)
-    row = {
-        "key": key, "at": at, "actor": actor, "action": action, "subject": subject,
-        "detail_json": detail_json, "prev_hash": prev_hash,
+    sql = _driver_sql(conn.dialect)
+    # The two statements go straight to the driver's cursor, in the transaction the
+    # connection holds: through SQLAlchemy's execution machinery they were three quarters
+    # of an append (docs/performance.md, row 6a).
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if sql.lock is not None:
+            # One appender at a time, until its transaction ends, so two never link to
+            # the same last entry. SQLite's BEGIN IMMEDIATE already does this.
+            cursor.execute(sql.lock, (_CHAIN_LOCK,))
+        cursor.execute(sql.peek, (key,))
+        existing_id, last_hash = cursor.fetchone()
+        if existing_id is not None:
+            return AuditEntry(*conn.execute(_BY_ID, {"id": existing_id}).one())
+        prev_hash = last_hash or GENESIS
+        at = at or utcnow()
+        detail_json = json.dumps(detail or {}, sort_keys=True)
         # Hashed as it will be read back, so verification recomputes the same bytes.
-        "hash": _hash_of(prev_hash, key, _iso(at), actor, action, subject,
-                         _canonical_detail(detail_json)),
-    }
-    new_id = conn.execute(_INSERT, row).inserted_primary_key[0]
-    return AuditEntry(id=new_id, **row)
+        digest = _hash_of(prev_hash, key, _iso(at), actor, action, subject,
+                          _canonical_detail(detail_json))
+        values = (key, at, actor, action, subject, detail_json, prev_hash, digest)
+        cursor.execute(sql.insert, (key, sql.bind_at(at), *values[2:]))
+        new_id = cursor.fetchone()[0] if sql.returning else cursor.lastrowid
+    finally:
+        cursor.close()
+    return AuditEntry(new_id, *values)
+
+
+@dataclass(frozen=True)
+class _DriverSql:
+    """An append's statements in the driver's parameter style."""
+
+    lock: str | None
+    peek: str
+    insert: str
+    returning: bool
+    bind_at: Callable[[datetime], Any]  # the `at` column type's own conversion
+
+
+_DRIVER_SQL: dict[str, _DriverSql] = {}
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _driver_sql(dialect: Dialect) -> _DriverSql:
+    found = _DRIVER_SQL.get(dialect.name)
+    if found is not None:
+        return found
+    mark = _PLACEHOLDER.get(dialect.paramstyle)
+    if mark is None:
+        raise RuntimeError(f"The audit trail does not support the {dialect.name} driver "
+                           f"(parameter style {dialect.paramstyle}).")
+    q = dialect.identifier_preparer.quote
+    table = q(_events.name)
+    names = [f.name for f in fields(AuditEntry) if f.name != "id"]
+    postgres = dialect.name == "postgresql"
+    convert = _events.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    found = _DriverSql(
+        lock=f"SELECT pg_advisory_xact_lock({mark})" if postgres else None,
+        peek=(f"SELECT (SELECT {q('id')} FROM {table} WHERE {q('key')} = {mark}), "
+              f"(SELECT {q('hash')} FROM {table} ORDER BY {q('id')} DESC LIMIT 1)"),
+        insert=(f"INSERT INTO {table} ({', '.join(q(n) for n in names)}) "
+                f"VALUES ({', '.join([mark] * len(names))})"
+                + (f" RETURNING {q('id')}" if postgres else "")),
+        returning=postgres,
+        bind_at=convert if convert is not None else (lambda at: at),
+    )
+    _DRIVER_SQL[dialect.name] = found
+    return found
 
 
 def record(engine: Engine, **entry: Any) -> AuditEntry:
