@@ -136,6 +136,10 @@ class SessionRegistry:
             raise NotPermitted("Signing needs a signed-in session: log in first.")
         with Session(self.engine) as session:
             row = session.get(SessionToken, session_id)
+        if row is not None and row.revoked_at is not None:
+            # Read from the database, not the one-second session cache: a session closed
+            # by another process cannot sign even in that second.
+            raise TokenError(f"This session was closed ({row.revoked_reason}): log in again.")
         first = row is None or row.first_signed_at is None
         intent = users.sign(
             user, password, meaning, required_role, username=username, first_in_session=first

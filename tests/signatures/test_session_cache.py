@@ -97,3 +97,15 @@ def test_what_was_read_before_an_invalidation_is_not_remembered(registry, users)
     store = registry.engine.url.render_as_string(hide_password=True)
     session_cache.CACHE.put(store, claims.jti, user, row, generation)
     assert session_cache.CACHE.get(store, claims.jti) is None
+
+
+def test_a_session_closed_by_another_process_cannot_sign_even_while_remembered(
+    engine, registry, users
+):
+    claims = _warm(registry, users)
+    user = registry.resolve(claims, users)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE sessions SET revoked_at = :at, revoked_reason = 'logged out' "
+                          "WHERE jti = :jti"), {"at": datetime.now(UTC), "jti": claims.jti})
+    with pytest.raises(TokenError, match="closed"):
+        registry.sign(users, user, "operator-pass-1", "performed", "operator", "olivia")
