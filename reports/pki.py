@@ -290,17 +290,8 @@ def _name(common_name: str, organisation: str) -> x509.Name:
 
 
 def _generate(identity: SigningIdentity, organisation: str) -> None:
-    signing_usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=True,  # a.k.a. nonRepudiation
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    # content_commitment is nonRepudiation under its newer name.
+    signing_usage = _key_usage("digital_signature", "content_commitment")
     # documentSigning states the purpose; emailProtection is what older PDF viewers
     # (Acrobat) accept for document signatures when an EKU extension is present.
     document_eku = x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION])
@@ -347,7 +338,7 @@ def _issue_from_new_root(
         .not_valid_before(now)
         .not_valid_after(now + _ROOT_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(root_ski, critical=False)
         .sign(root_key, hashes.SHA256())
     )
@@ -390,18 +381,18 @@ def _issue_from_new_root(
     )
 
 
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+_KEY_USAGES = (
+    "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+    "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only",
+)
+
+
+def _key_usage(*allowed: str) -> x509.KeyUsage:
+    """A KeyUsage extension permitting exactly the usages named (x509.KeyUsage's names)."""
+    unknown = set(allowed) - set(_KEY_USAGES)
+    if unknown:
+        raise ValueError(f"not key usages: {sorted(unknown)}")
+    return x509.KeyUsage(**{usage: usage in allowed for usage in _KEY_USAGES})
 
 
 def _new_key() -> rsa.RSAPrivateKey:
