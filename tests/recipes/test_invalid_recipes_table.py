@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from recipes.errors import RecipeError
+from recipes.errors import Problem, RecipeError
 from recipes.validate import load_recipe
 from recipes.yaml_safe import MAX_DEPTH, MAX_NODES
 
@@ -745,25 +745,26 @@ def test_the_full_recipe_is_valid() -> None:
 def test_invalid_use_of_a_phase_type_reports_exactly(
     replace: tuple[str, str], expected: list[tuple[int, int, str, str]]
 ) -> None:
-    old, new = replace
-    assert FULL.count(old) == 1, old
-    with pytest.raises(RecipeError) as info:
-        load_recipe(FULL.replace(old, new), SOURCE)
-    found = [(p.line, p.column, p.path, p.message) for p in info.value.problems]
-    assert found == expected
+    problems = _problems_after(FULL, replace)
+    assert [(p.line, p.column, p.path, p.message) for p in problems] == expected
 
 
 @pytest.mark.parametrize(("replace", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_invalid_recipe_reports_exactly(
     replace: tuple[str, str], expected: list[tuple[int, int, str, str]]
 ) -> None:
+    problems = _problems_after(MINIMAL, replace)
+    assert [(p.line, p.column, p.path, p.message) for p in problems] == expected
+    assert all(str(p).startswith(f"{SOURCE}:{p.line}:{p.column}: ") for p in problems)
+
+
+def _problems_after(recipe: str, replace: tuple[str, str]) -> list[Problem]:
+    """The problems loading reports once `replace` (old, new) is applied to one place."""
     old, new = replace
-    assert MINIMAL.count(old) == 1, old
+    assert recipe.count(old) == 1, old
     with pytest.raises(RecipeError) as info:
-        load_recipe(MINIMAL.replace(old, new), SOURCE)
-    found = [(p.line, p.column, p.path, p.message) for p in info.value.problems]
-    assert found == expected
-    assert all(str(p).startswith(f"{SOURCE}:{p.line}:{p.column}: ") for p in info.value.problems)
+        load_recipe(recipe.replace(old, new), SOURCE)
+    return info.value.problems
 
 
 def _refused_quickly(text: str, within_s: float = 1.0) -> RecipeError:
