@@ -20,7 +20,8 @@ from runtime.simulate import SimulationResult, load_scenario, simulate, simulate
 SCENARIOS = EXAMPLES / "scenarios"
 
 
-async def run(recipe: str, scenario: str | None = None) -> SimulationResult:
+async def run(recipe: str, scenario: str | Path | None = None) -> SimulationResult:
+    """Simulate an example recipe; `scenario` names one in SCENARIOS, or is a file's path."""
     plan = compile_plan(load_recipe_file(EXAMPLES / recipe))
     script = (
         load_scenario(SCENARIOS / scenario, [s.step_id for s in plan.steps]) if scenario else None
@@ -162,8 +163,7 @@ async def test_sausage_that_never_reaches_72_degc_is_held_after_eight_intervals(
 ) -> None:
     scenario = tmp_path / "undercooked.yaml"
     scenario.write_text("values:\n  core_temp: 65\ndecisions: [abort]\n")
-    plan = compile_plan(load_recipe_file(EXAMPLES / "cooked-sausage.yaml"))
-    result = await simulate(plan, load_scenario(scenario, [s.step_id for s in plan.steps]))
+    result = await run("cooked-sausage.yaml", scenario)
     assert result.state == "aborted"
     assert path_of(result)[-1] == "cooking/cook/core_temp#8"
     assert "after 8 tries" in result.failures[-1] and result.failures[-1].endswith("abort")
@@ -211,8 +211,7 @@ async def test_a_wrong_container_scanned_at_a_pick_is_refused_then_the_right_one
 ) -> None:
     scenario = tmp_path / "wrong-scan.yaml"
     scenario.write_text("wrong_scans: [pick-silica]\n")
-    plan = compile_plan(load_recipe_file(EXAMPLES / "supplement-blend.yaml"))
-    result = await simulate(plan, load_scenario(scenario, [s.step_id for s in plan.steps]))
+    result = await run("supplement-blend.yaml", scenario)
     assert result.state == "released"
     [refused] = result.failures
     assert refused.startswith("dispensing/weigh/pick-silica: scanned (01)")
