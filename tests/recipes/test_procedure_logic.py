@@ -58,6 +58,18 @@ def lines(text: str, indent: int) -> str:
     return textwrap.indent(text, " " * indent).lstrip()
 
 
+# An LOD check a second person verifies and that holds the batch when it fails.
+VERIFIED_LOD = f"""
+        - id: o
+          name: Blend
+          phases:
+            - id: lod
+              {lines(LOD_LINES, 14)}
+              verify: {{role: qa}}
+              on_fail: hold
+    """
+
+
 def recipe_text(operations: str) -> str:
     return HEAD + textwrap.indent(textwrap.dedent(operations).strip("\n"), " " * 8) + "\n"
 
@@ -169,15 +181,7 @@ def test_when_guards_a_phase_with_a_comparison_on_an_earlier_value() -> None:
 
 
 def test_verify_and_on_fail_reach_the_plan_steps() -> None:
-    plan = compile_plan(load_recipe(recipe_text(f"""
-        - id: o
-          name: Blend
-          phases:
-            - id: lod
-              {lines(LOD_LINES, 14)}
-              verify: {{role: qa}}
-              on_fail: hold
-    """), "t.yaml"))
+    plan = compile_plan(load_recipe(recipe_text(VERIFIED_LOD), "t.yaml"))
     lod = plan.step("b/o/lod")
     assert lod is not None and (lod.verify_role, lod.on_fail) == ("qa", "hold")
     assert plan.step("d/w/weigh-a").on_fail == "warn"  # type: ignore[union-attr]
@@ -306,16 +310,7 @@ def test_a_weigh_phase_cannot_repeat_or_be_conditional() -> None:
     ("verify: {role: qa}", "'boss' is not allowed here; use one of: operator, supervisor, qa"),
 ])
 def test_policies_take_known_values(bad: str, expected: str) -> None:
-    text = f"""
-        - id: o
-          name: Blend
-          phases:
-            - id: lod
-              {lines(LOD_LINES, 14)}
-              verify: {{role: qa}}
-              on_fail: hold
-    """
-    wrong = text.replace(bad, bad.replace("hold", "abort-now").replace("qa}", "boss}"))
+    wrong = VERIFIED_LOD.replace(bad, bad.replace("hold", "abort-now").replace("qa}", "boss}"))
     assert only(wrong).message.startswith(expected)
 
 
