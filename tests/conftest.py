@@ -36,6 +36,31 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _demo_password_hashes_once() -> Iterator[None]:
+    """Hundreds of tests seed the demo users into a fresh store; each seed would pay
+    seven argon2id hashes (~0.1 s each, much more on a loaded machine) for the same seven
+    passwords. Those hashes are made once per run and reused (still real argon2id,
+    verified as usual); any other password is hashed afresh."""
+    import signatures.identity as identity
+    from runtime.seed import DEMO_USERS
+
+    demo = {u.password for u in DEMO_USERS}
+    real = identity.hash_password
+    made: dict[str, str] = {}
+
+    def hash_password(password: str) -> str:
+        if password not in demo:
+            return real(password)
+        if password not in made:
+            made[password] = real(password)
+        return made[password]
+
+    identity.hash_password = hash_password
+    yield
+    identity.hash_password = real
+
+
 # --- databases -------------------------------------------------------------------------
 
 
