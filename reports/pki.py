@@ -213,12 +213,7 @@ def load_signer_material(identity: SigningIdentity) -> SignerMaterial:
 def _load_material(
     path: str, _inode: int, _mtime_ns: int, _size: int, passphrase: bytes
 ) -> SignerMaterial:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SigningIdentityError(
-            f"cannot read the signing key {path}: {exc.strerror or exc}"
-        ) from exc
+    data = _read(path, "the signing key")
     try:
         key, cert, chain = pkcs12.load_key_and_certificates(data, passphrase)
     except ValueError as exc:
@@ -233,12 +228,7 @@ def _load_material(
 
 def load_root(path: Path) -> x509.Certificate:
     """Read a PEM (or DER) trust root, with an error that names the file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SigningIdentityError(
-            f"cannot read the root certificate {path}: {exc.strerror or exc}"
-        ) from exc
+    data = _read(path, "the root certificate")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
@@ -247,6 +237,14 @@ def load_root(path: Path) -> x509.Certificate:
         raise SigningIdentityError(
             f"{path} is not an X.509 certificate in PEM or DER form"
         ) from exc
+
+
+def _read(path: Path | str, what: str) -> bytes:
+    """A key or certificate file's bytes; an unreadable one is named, with the reason."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SigningIdentityError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
 @contextlib.contextmanager
