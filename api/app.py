@@ -51,7 +51,8 @@ def build_services(settings: Settings) -> Services:
         users=UserDirectory(engine, IdentityPolicy.from_settings(settings)),
         recipes=RecipeStore(engine),
         records=BatchRecordStore(
-            engine, site_name=settings.site_name, site_timezone=settings.site_timezone
+            engine, site_name=settings.site_name, site_timezone=settings.site_timezone,
+            external_wms_url=settings.wms_url or "", external_qms_url=settings.qms_url or "",
         ),
         register=load_register(settings),
         wms=wms,

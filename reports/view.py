@@ -123,6 +123,8 @@ def build(record: Mapping[str, Any], time_zone: str) -> dict[str, Any]:
         "deviations": deviations,
         "holds": holds,
         "genealogy": _genealogy(record.get("genealogy")),
+        # Named on the materials and deviations sections: where their data lives.
+        "external_systems": {"wms": "", "qms": "", **(record.get("external_systems") or {})},
         "state_changes": _state_changes(record.get("state_changes") or []),
         "exceptions": _exceptions(steps, audit, by_id, deviations),
         "failed_count": sum(1 for s in steps if s["failed"]),
@@ -542,18 +544,18 @@ _DEVICE_DEFAULTS = {"device_value": None, "device_unit": None, "raw_frames": [],
                     "read_at": None}
 _MOVE_DEFAULTS = {"kind": "", "material_code": "", "material_name": "", "lot_number": "",
                   "sscc": "", "quantity": "", "unit": "", "expiry": None, "lot_status": "",
-                  "from_bin": "", "to_bin": ""}
+                  "from_bin": "", "to_bin": "", "recorded_by": ""}
 _DEVIATION_DEFAULTS = {"deviation_id": "", "title": "", "classification": "", "origin": "",
                        "opened_at": None, "opened_by": "", "description": "", "lots": [],
                        "notes": [], "status": "", "disposition": "", "rationale": "",
                        "capa_ref": "", "signature": None, "disposition_by": "",
-                       "disposition_at": None}
+                       "disposition_at": None, "recorded_by": ""}
 _REGISTER_DEFAULTS = {"equipment_id": "", "equipment_class": "", "description": "",
                       "serial_number": None, "calibration_due": None, "cleaning_status": "",
                       "cleaned_at": None}
 _LOT_DEFAULTS = {"material_code": "", "material_name": "", "lot_number": "", "supplier_lot": "",
                  "quantity": "", "unit": "", "expiry": None, "lot_status": "", "output_lot": "",
-                 "input_lot": "", "input_material": ""}
+                 "input_lot": "", "input_material": "", "recorded_by": ""}
 
 
 def _with_defaults(raw: object, defaults: Mapping[str, Any]) -> Any:

@@ -38,7 +38,8 @@ def production_activities(settings: Settings) -> list[object]:
     engine = make_engine(settings.resolved_database_url)
     prepare(engine, settings.auto_upgrade_schema)
     store = BatchRecordStore(
-        engine, site_name=settings.site_name, site_timezone=settings.site_timezone
+        engine, site_name=settings.site_name, site_timezone=settings.site_timezone,
+        external_wms_url=settings.wms_url or "", external_qms_url=settings.qms_url or "",
     )
     register = load_register(settings)
 

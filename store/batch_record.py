@@ -52,12 +52,18 @@ class BatchConflict(RecordError):
 
 class BatchRecordStore:
     def __init__(
-        self, engine: Engine, *, site_name: str = "", site_timezone: str = "UTC"
+        self, engine: Engine, *, site_name: str = "", site_timezone: str = "UTC",
+        external_wms_url: str = "", external_qms_url: str = "",
     ) -> None:
         """`site_name` and `site_timezone` (an IANA zone name) travel in every assembled
         record, so the signed document shows times in the site's local time with the
-        offset, and an auditor elsewhere can still read them unambiguously."""
+        offset, and an auditor elsewhere can still read them unambiguously.
+        `external_wms_url` / `external_qms_url` (the configured external systems) are fixed
+        into each new batch's creation entry, so its record names them even when the
+        batch journaled nothing there."""
         self.engine = engine
+        self.external_wms_url = external_wms_url
+        self.external_qms_url = external_qms_url
         self.site_name = site_name
         self.site_timezone = site_timezone
 
@@ -107,9 +113,16 @@ class BatchRecordStore:
                     "recipe": f"{plan.recipe_id} {plan.recipe_version}",
                     "batch_size": f"{plan.batch_size} {plan.batch_unit}",
                     "area": area,
+                    **self._external_at_creation(),
                 },
             )
             return batch, True
+
+    def _external_at_creation(self) -> dict[str, str]:
+        # Fixed into the hash-chained creation entry, so the record names the systems
+        # the batch ran against even if the site's configuration changes later.
+        found = {"external_wms": self.external_wms_url, "external_qms": self.external_qms_url}
+        return {key: url for key, url in found.items() if url}
 
     def get_batch(self, batch_id: str) -> Batch | None:
         with Session(self.engine) as session:
@@ -314,6 +327,10 @@ class BatchRecordStore:
             plan_steps = {s["step_id"]: s for s in plan["steps"]}
             bound = json.loads(batch.equipment_json)
             moved = sections.material_movements(session, batch_id)
+            # An external WMS leaves the built-in tables empty for this batch: its issues
+            # come from what ebr journaled when the WMS confirmed them.
+            for phase, moves in sections.external_materials(session, batch_id).items():
+                moved[phase] = [*moved.get(phase, []), *moves]
             signatures = {
                 s.id: s
                 for s in session.exec(select(Signature).where(Signature.batch_id == batch_id))
@@ -433,8 +450,13 @@ class BatchRecordStore:
                 "release": release,
                 "state_changes": state_changes,
                 "parameters": plan.get("parameters") or [],
-                "deviations": sections.deviations(session, batch_id),
-                "genealogy": sections.genealogy(session, batch_id),
+                "deviations": [
+                    *sections.deviations(session, batch_id),
+                    *sections.external_deviations(session, batch_id),
+                ],
+                "genealogy": sections.external_genealogy(session, batch_id)
+                or sections.genealogy(session, batch_id),
+                "external_systems": self._external_systems(session, batch_id),
                 "audit": [
                     {
                         "id": a.id,
@@ -455,6 +477,30 @@ class BatchRecordStore:
             }
 
     # --- helpers -------------------------------------------------------------
+
+    def _external_systems(self, session: Session, batch_id: str) -> dict[str, str]:
+        """Which external WMS/QMS the batch's materials and deviations live in: those
+        named by its journal entries, else those fixed at the batch's creation. The
+        renderer prints it, so an empty section never reads as "nothing happened"."""
+        found = sections.external_sources(session, batch_id)
+        created = session.exec(
+            select(AuditEvent).where(AuditEvent.key == f"{batch_id}/created")
+        ).first()
+        at_creation = json.loads(created.detail_json) if created else {}
+        wms = found.get("wms") or at_creation.get("external_wms", "")
+        qms = found.get("qms") or at_creation.get("external_qms", "")
+        result = {}
+        if wms:
+            result["wms"] = (
+                f"material issues recorded by the external WMS {wms}: this record lists "
+                "those ebr journaled when the WMS confirmed them"
+            )
+        if qms:
+            result["qms"] = (
+                f"deviations recorded by the external QMS {qms}: this record lists those "
+                "raised through ebr; dispositions made directly in that QMS are not shown"
+            )
+        return result
 
     def _batch(self, session: Session, batch_id: str) -> Batch:
         batch = session.get(Batch, batch_id)

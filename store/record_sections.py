@@ -18,6 +18,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from qms.models import DeviationNoteRow, DeviationRow
+from store import external_journal as journal
+from store.models import AuditEvent
 from wms.models import Genealogy, Lot, Material, Movement
 
 # Movements that put material into (or take it out of) a batch's phases.
@@ -233,3 +235,183 @@ def _disposition_signature(row: DeviationRow) -> dict[str, Any] | None:
             "signed_at": "",
             "content_sha256": row.signature_hash,
         }
+
+
+# --- an external WMS/QMS: what ebr journaled at the time (store.external_journal) ------
+
+
+def _journal(session: Session, batch_id: str, actions: tuple[str, ...]) -> list[AuditEvent]:
+    return list(
+        session.exec(
+            select(AuditEvent)
+            .where(
+                col(AuditEvent.action).in_(actions),
+                col(AuditEvent.subject).startswith(f"{batch_id}/")
+                | (AuditEvent.subject == batch_id),
+            )
+            .order_by(col(AuditEvent.id))
+        )
+    )
+
+
+def _source_note(system: str, urls: set[str], what: str) -> str:
+    where = ", ".join(sorted(urls))
+    return (
+        f"{what} recorded by the external {system} {where}: shown as journaled by ebr when "
+        f"the {system} confirmed them; that system holds the authoritative record"
+    )
+
+
+def external_materials(session: Session, batch_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Per phase instance, the issues and returns an external WMS confirmed for the batch.
+    Lot master data (expiry, status, supplier lot) stays in that WMS: marked unknown."""
+    by_phase: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in _journal(session, batch_id, (journal.WMS_ISSUED, journal.WMS_RETURNED)):
+        d = json.loads(event.detail_json)
+        by_phase[d["phase_instance"]].append(
+            {
+                "kind": "issue" if event.action == journal.WMS_ISSUED else "return",
+                "line": int(d.get("line") or 0),
+                "material_code": d.get("material_code", ""),
+                "material_name": "",
+                "lot_number": d["lot_number"],
+                "supplier_lot": "",
+                "quantity": d["quantity"],
+                "unit": d["unit"],
+                "from_bin": d.get("from_bin", ""),
+                "to_bin": d.get("to_bin", ""),
+                "expiry": None,
+                "retest": None,
+                "lot_status": f"held by the external WMS {d['source']}",
+                "sscc": "",
+                "actor": event.actor,
+                "at": _iso(event.at),
+                "recorded_by": f"external WMS {d['source']}",
+                "audit_id": event.id,
+            }
+        )
+    return dict(by_phase)
+
+
+def external_genealogy(session: Session, batch_id: str) -> dict[str, Any] | None:
+    """Net input lots and output lots from the journal; None when nothing was journaled."""
+    events = _journal(
+        session, batch_id, (journal.WMS_ISSUED, journal.WMS_RETURNED, journal.WMS_OUTPUT)
+    )
+    if not events:
+        return None
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    info: dict[str, dict[str, str]] = {}
+    outputs, sources = [], set()
+    for event in events:
+        d = json.loads(event.detail_json)
+        sources.add(d["source"])
+        if event.action == journal.WMS_OUTPUT:
+            outputs.append(
+                {
+                    "lot_number": d["lot_number"],
+                    "material_code": d.get("material_code", ""),
+                    "material_name": "",
+                    "expiry": d.get("expiry") or None,
+                    "lot_status": f"held by the external WMS {d['source']}",
+                }
+            )
+            continue
+        sign = 1 if event.action == journal.WMS_ISSUED else -1
+        net[d["lot_number"]] += sign * Decimal(d["quantity"])
+        info.setdefault(
+            d["lot_number"], {"unit": d["unit"], "material_code": "", "source": d["source"]}
+        )
+        if d.get("material_code"):
+            info[d["lot_number"]]["material_code"] = d["material_code"]
+    inputs = [
+        {
+            "lot_number": number,
+            "material_code": info[number]["material_code"],
+            "material_name": "",
+            "quantity": _text(net[number]),
+            "unit": info[number]["unit"],
+            "expiry": None,
+            "lot_status": "",
+            "supplier_lot": "",
+            "recorded_by": f"external WMS {info[number]['source']}",
+        }
+        for number in sorted(net)
+        if net[number] != 0
+    ]
+    return {
+        "inputs": inputs,
+        "outputs": outputs,
+        "links": [],
+        "source": _source_note("WMS", sources, "Material issues, returns and output lots"),
+    }
+
+
+def external_deviations(session: Session, batch_id: str) -> list[dict[str, Any]]:
+    """Deviations raised through ebr in an external QMS, with the notes and disposition
+    made through ebr. A disposition made directly in that QMS cannot be known here: the
+    entry says so instead of showing an empty disposition."""
+    events = _journal(
+        session, batch_id, (journal.QMS_OPENED, journal.QMS_NOTE, journal.QMS_DISPOSITION)
+    )
+    result: dict[str, dict[str, Any]] = {}
+    for event in events:
+        d = json.loads(event.detail_json)
+        dev_id = d["deviation_id"]
+        if event.action == journal.QMS_OPENED:
+            result[dev_id] = {
+                "deviation_id": dev_id,
+                "phase_instance": d["phase_instance"],
+                "classification": d["classification"],
+                "title": d["title"],
+                "description": d["description"],
+                "lots": json.loads(d.get("lots") or "[]"),
+                "origin": d["origin"],
+                "status": d["status"],
+                "opened_by": event.actor,
+                "opened_at": _iso(event.at),
+                "disposition": "",
+                "rationale": (
+                    f"not recorded through ebr: see the external QMS {d['source']}"
+                ),
+                "capa_ref": "",
+                "disposition_by": "",
+                "disposition_at": None,
+                "signature": None,
+                "signature_hash": "",
+                "notes": [],
+                "recorded_by": f"external QMS {d['source']}",
+            }
+            continue
+        entry = result.get(dev_id)
+        if entry is None:
+            continue
+        entry["status"] = d["status"]
+        if event.action == journal.QMS_NOTE:
+            entry["notes"].append({"note": d["note"], "author": event.actor, "at": _iso(event.at)})
+        else:
+            entry |= {
+                "disposition": d["disposition"],
+                "rationale": d["rationale"],
+                "capa_ref": d["capa_ref"],
+                "disposition_by": event.actor,
+                "disposition_at": _iso(event.at),
+                "signature": {
+                    "signature_id": None,
+                    "full_name": d["full_name"],
+                    "username": event.actor,
+                    "meaning": d["meaning"],
+                    "signed_at": d["signed_at"],
+                    "content_sha256": event.hash,
+                },
+            }
+    return list(result.values())
+
+
+def external_sources(session: Session, batch_id: str) -> dict[str, str]:
+    """The external WMS and QMS named by the batch's journal entries ('' keys absent)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for event in _journal(session, batch_id, journal.EXTERNAL_ACTIONS):
+        system = "wms" if event.action.startswith("external.wms.") else "qms"
+        found[system].add(json.loads(event.detail_json)["source"])
+    return {system: ", ".join(sorted(urls)) for system, urls in found.items()}

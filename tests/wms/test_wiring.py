@@ -21,6 +21,7 @@ from qms.port import QmsError
 from runtime.seed import seed_demo
 from runtime.worker_main import production_activities
 from settings.config import Settings
+from store.external_journal import JournaledQms, JournaledWms
 from tests.logins import bearer
 from tests.wms.fake_server import FakeServer, Fault, serve
 from tests.wms.test_erp import batch_row
@@ -67,8 +68,10 @@ def test_worker_activities_use_the_adapters_only_when_urls_are_set(tmp_path):
     wms, qms = ports(settings_for(tmp_path, None, None))
     assert isinstance(wms, BuiltinWms) and isinstance(qms, BuiltinQms)
     wms, qms = ports(settings_for(tmp_path, "http://127.0.0.1:9/v1", "http://127.0.0.1:9/q"))
-    assert isinstance(wms, HttpWms) and isinstance(qms, HttpQms)
-    assert wms.exchange.http.timeout.read == 0.5
+    # The adapters, journaled so the eBMR lists what the external systems confirmed.
+    assert isinstance(wms, JournaledWms) and isinstance(qms, JournaledQms)
+    assert isinstance(wms.inner, HttpWms) and isinstance(qms.inner, HttpQms)
+    assert wms.inner.exchange.http.timeout.read == 0.5
 
 
 @pytest.fixture

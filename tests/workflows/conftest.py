@@ -19,11 +19,13 @@ from activities.qms import QmsActivities
 from activities.records import RecordActivities
 from activities.wms import WmsActivities
 from qms.builtin import BuiltinQms
+from qms.port import QmsPort
 from runtime.worker import ACTIVITY_THREADS, build_worker
 from store.batch_record import BatchRecordStore
 from tests.workflows.fakes import FakeMixer, FakePlc, FakeReports, FakeScale, opener
 from tests.workflows.rig import Rig
 from wms.builtin import BuiltinWms
+from wms.port import WmsPort
 from wms.seed import seed_inventory
 
 
@@ -46,23 +48,28 @@ async def timeskip_rig(engine, tmp_path) -> AsyncIterator[Rig]:  # type: ignore[
 
 
 @asynccontextmanager
-async def _rig(env: WorkflowEnvironment, engine, tmp_path: Path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+async def _rig(env: WorkflowEnvironment, engine, tmp_path: Path,  # type: ignore[no-untyped-def]
+               *, store: BatchRecordStore | None = None, wms: WmsPort | None = None,
+               qms: QmsPort | None = None) -> AsyncIterator[Rig]:
+    """`store`, `wms`, `qms`: the record store and the ports to wire (e.g. external
+    systems); by default the built-ins on the test's own database."""
     temporal_env = env
-    store = BatchRecordStore(engine)
+    store = store or BatchRecordStore(engine)
     scale, mixer, reports = FakeScale(), FakeMixer(), FakeReports()
     plc = FakePlc(tags={"temperature_setpoint_c": Decimal("20.0"),
                         "temperature_c": Decimal("71.8")})
     labels = LabelActivities(tmp_path / "labels")
     # The built-in WMS and QMS on the test's own database, stocked like the demo site.
-    seed_inventory(engine)
-    wms = BuiltinWms(engine)
+    if wms is None:
+        seed_inventory(engine)
+        wms = BuiltinWms(engine)
     activities = [
         RecordActivities(store),
         DeviceActivities(open_scale=opener(scale), open_mixer=opener(mixer),
                          open_plc=opener(plc)),
         labels,
         WmsActivities(wms),
-        QmsActivities(BuiltinQms(engine, wms)),
+        QmsActivities(qms or BuiltinQms(engine, wms)),
         reports,
     ]
     queue = f"tq-{uuid.uuid4().hex[:8]}"
