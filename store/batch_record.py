@@ -454,8 +454,7 @@ class BatchRecordStore:
                     *sections.deviations(session, batch_id),
                     *sections.external_deviations(session, batch_id),
                 ],
-                "genealogy": sections.external_genealogy(session, batch_id)
-                or sections.genealogy(session, batch_id),
+                "genealogy": sections.merged_genealogy(session, batch_id),
                 "external_systems": self._external_systems(session, batch_id),
                 "audit": [
                     {

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from qms.messages import (
     Deviation,
@@ -202,7 +202,7 @@ class JournaledQms:
         """`<batch>/external-qms/<id>` when ebr journaled the opening, so the entry lands
         in that batch's record; a deviation opened outside ebr has no batch here."""
         suffix = f"/external-qms/{deviation_id}/opened"
-        with transaction(self.engine) as session:
+        with Session(self.engine) as session:
             opened = session.exec(
                 select(AuditEvent.subject, AuditEvent.key)
                 .where(AuditEvent.action == QMS_OPENED, col(AuditEvent.key).endswith(suffix))

@@ -415,3 +415,16 @@ def external_sources(session: Session, batch_id: str) -> dict[str, str]:
         system = "wms" if event.action.startswith("external.wms.") else "qms"
         found[system].add(json.loads(event.detail_json)["source"])
     return {system: ", ".join(sorted(urls)) for system, urls in found.items()}
+
+
+def merged_genealogy(session: Session, batch_id: str) -> dict[str, Any]:
+    """The built-in genealogy, extended by an external WMS's journaled lots (a batch may
+    have started before the site wired its external WMS) with the note naming it."""
+    built_in = genealogy(session, batch_id)
+    external = external_genealogy(session, batch_id)
+    if external is None:
+        return built_in
+    return {
+        **{key: [*built_in[key], *external[key]] for key in ("inputs", "outputs", "links")},
+        "source": external["source"],
+    }
