@@ -158,3 +158,24 @@ def test_a_batch_that_journaled_nothing_still_names_its_external_systems(engine:
     # A batch on the built-in WMS/QMS names no external system.
     BatchRecordStore(engine).create_batch("B-B", PLAN_CONNECTED, {}, "sup")
     assert BatchRecordStore(engine).assemble_record("B-B")["external_systems"] == {}
+
+
+def test_a_deviation_not_dispositioned_through_ebr_says_where_to_look(engine: Engine, remote):
+    _, fake_qms = remote
+    store = BatchRecordStore(engine, external_qms_url=fake_qms.url)
+    store.create_batch("B-Q", PLAN_CONNECTED, {}, "sup")
+    qms = JournaledQms(HttpQms(fake_qms.url, timeout_s=5.0), engine, fake_qms.url)
+    try:
+        ref = qms.open_deviation(q.OpenDeviationRequest(
+            key="op-1", batch_id="B-Q", phase_instance=LOD, classification=q.MINOR,
+            title="Label smudged", description="Relabelled the drum", actor="olivia"))
+        qms.add_note(q.NoteRequest(key="note-1", deviation_id=ref.deviation_id,
+                                   note="Printer ribbon worn", actor="qa"))
+    finally:
+        qms.close()
+    (dev,) = store.assemble_record("B-Q")["deviations"]
+    assert (dev["title"], dev["disposition"], [n["note"] for n in dev["notes"]]) == (
+        "Label smudged", "", ["Printer ribbon worn"])
+    assert dev["rationale"] == f"not recorded through ebr: see the external QMS {fake_qms.url}"
+    assert "No disposition was signed through ebr" in render_html(
+        store.assemble_record("B-Q"), "")
