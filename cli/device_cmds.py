@@ -33,14 +33,16 @@ def _device_errors() -> Iterator[None]:
 
 def _simulate() -> None:
     from devices.simulators import run_simulators
+    from runtime.equipment import simulated_scales
 
     settings = load_settings()
-    run_simulators(settings.devices_state_file, time_scale=settings.simulator_time_scale)
+    run_simulators(settings.devices_state_file, time_scale=settings.simulator_time_scale,
+                   scales=simulated_scales(settings))
 
 
 @devices_app.command("simulate")
 def devices_simulate() -> None:
-    """Run the simulated MT-SICS scale (pty + TCP) and the Modbus mixer and cooker PLCs."""
+    """Run the simulated MT-SICS scales (pty + TCP) and the Modbus mixer, cooker and dryer PLCs."""
     _simulate()
 
 

@@ -34,7 +34,7 @@ from decimal import Decimal
 from pymodbus.constants import ExcCodes
 
 from devices.cooker_tags import COOKER_TAGS
-from devices.plc_sim import WRITE_REGISTER_CODES, SimulatedPlc
+from devices.plc_sim import WRITE_REGISTER_CODES, SimulatedPlc, within_limits
 from devices.plc_tags import Tag
 
 AT_SETPOINT_BAND_C = 0.5
@@ -76,7 +76,7 @@ class CookerSimulator(SimulatedPlc):
         if function_code in WRITE_REGISTER_CODES:
             for name in ("setpoint_temp", "chill_temp"):
                 registers = self._written(name, address, written)
-                if registers and not self._within_limits(self._tags[name], registers):
+                if registers and not within_limits(self._tags[name], registers):
                     return ExcCodes.ILLEGAL_VALUE
         return None
 
@@ -102,15 +102,3 @@ class CookerSimulator(SimulatedPlc):
         await self._set("core_temp", Decimal(repr(self._core_c)))
         await self._set("heating", heating)
         await self._set("at_setpoint", at_target)
-
-    @staticmethod
-    def _within_limits(tag: Tag, registers: list[int]) -> bool:
-        try:
-            value = tag.value_of(registers)
-        except ValueError:
-            return False  # NaN or infinity
-        assert isinstance(value, Decimal)
-        return not (
-            (tag.minimum is not None and value < tag.minimum)
-            or (tag.maximum is not None and value > tag.maximum)
-        )

@@ -24,6 +24,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -45,6 +46,21 @@ _TABLE_CODE: dict[TagTable, int] = {
     "holding": _READ_HOLDING,
     "input": _READ_INPUT,
 }
+
+
+def within_limits(tag: Tag, registers: list[int]) -> bool:
+    """Whether registers written to a setpoint tag hold a finite value inside the tag's
+    min/max, as a PLC's input validation checks before accepting it."""
+    try:
+        value = tag.value_of(registers)
+    except ValueError:
+        return False  # NaN or infinity
+    if not isinstance(value, Decimal):
+        return True
+    return not (
+        (tag.minimum is not None and value < tag.minimum)
+        or (tag.maximum is not None and value > tag.maximum)
+    )
 
 
 class ModbusServerThread:

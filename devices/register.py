@@ -46,7 +46,11 @@ DRIVERS = ("mt-sics", "modbus-tcp")
 SimulatorState = Callable[[], Mapping[str, Any]]
 # Which simulated PLC serves `host: simulator` for each equipment class: the state-file
 # keys of its host and port.
-SIMULATED_PLCS = {"mixer": ("plc_host", "plc_port"), "cooker": ("cooker_host", "cooker_port")}
+SIMULATED_PLCS = {
+    "mixer": ("plc_host", "plc_port"),
+    "cooker": ("cooker_host", "cooker_port"),
+    "fluid-bed-dryer": ("dryer_host", "dryer_port"),
+}
 STATION_QUEUE_PREFIX = "ebr-station-"
 
 
@@ -279,7 +283,7 @@ class EquipmentRegister:
             )
         url = conn.url
         if url == SIMULATOR:
-            url = str(self._simulated("scale_port", equipment_id))
+            url = str(self._simulated_scale(entry))
         return ScaleSettings(
             url=url,
             baudrate=conn.baudrate,
@@ -306,6 +310,13 @@ class EquipmentRegister:
         return PlcSettings(
             host=host, port=port, device_id=conn.device_id, timeout_s=conn.timeout_s
         )
+
+    def _simulated_scale(self, entry: Equipment) -> Any:
+        """The port of the simulated scale with this entry's serial number when the
+        simulators play one (`scales` in their state), else the default simulated scale."""
+        state = self._simulator_state() if self._simulator_state is not None else {}
+        own = state.get("scales", {}).get(entry.serial_number or "", {}).get("scale_port")
+        return own or self._simulated("scale_port", entry.equipment_id)
 
     def _simulated(self, key: str, equipment_id: str) -> Any:
         state = self._simulator_state() if self._simulator_state is not None else {}

@@ -26,6 +26,8 @@ from devices.rfc2217_server import PtyPort, Rfc2217Server
 # after `late_s`; disconnect: hang up on the command (TCP; a pty stays silent).
 FAULT_MODES = ("ES", "ET", "EL", "silent", "half", "garbage", "late", "disconnect")
 GARBAGE = b"\x00S\xfe S  12\x07.3 g\r\n"
+# The serial number the default simulated balance (the stack's SCALE-01) answers to I4.
+DEFAULT_SERIAL = "B123456789"
 
 
 class ScaleSimulator:
@@ -40,7 +42,7 @@ class ScaleSimulator:
         self,
         *,
         model: str = "XS6002S",
-        serial_number: str = "B123456789",
+        serial_number: str = DEFAULT_SERIAL,
         capacity: Decimal = Decimal("6000"),
         decimals: int = 2,
         unit: str = "g",

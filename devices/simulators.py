@@ -1,4 +1,4 @@
-"""The "simulated devices" process of `ebr up`: one scale, one mixer PLC, one cooker PLC.
+"""The "simulated devices" process of `ebr up`: scales, a mixer, a cooker and a dryer PLC.
 
 `run_simulators` starts them, publishes where they listen in a JSON state file and blocks
 until told to stop. Other processes find the devices with `read_state`. Run it directly
@@ -15,11 +15,14 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from devices.cooker_sim import CookerSimulator
+from devices.dryer_sim import DryerSimulator
 from devices.errors import DeviceConnectionError
 from devices.plc_sim import MixerSimulator
 from devices.scale_sim import ScaleSimulator
@@ -27,22 +30,48 @@ from devices.scale_sim import ScaleSimulator
 HOST = "127.0.0.1"
 
 
+@dataclass(frozen=True)
+class ScaleSpec:
+    """A further simulated balance, identified by the serial number it answers to I4 (and
+    by which a register entry with `url: simulator` finds it)."""
+
+    serial_number: str
+    capacity: Decimal
+    decimals: int
+    unit: str
+    model: str = "simulated"
+
+
 def run_simulators(
-    state_file: Path, *, time_scale: float = 20.0, stop: threading.Event | None = None
+    state_file: Path,
+    *,
+    time_scale: float = 20.0,
+    stop: threading.Event | None = None,
+    scales: Sequence[ScaleSpec] = (),
 ) -> None:
     """Serve the simulated devices until `stop` is set or SIGINT/SIGTERM arrives.
 
     The scale is served on a pty (`scale_port`), on TCP (`scale_url`), over RFC 2217
     (`scale_rfc2217`, on a second pty) and with its control channel (`scale_control`);
-    the mixer (`plc_host`, `plc_port`) and the cooker (`cooker_host`, `cooker_port`) on
-    Modbus TCP, with `time_scale` simulated seconds per real second. The state file is
-    written atomically once everything listens and removed on the way out.
+    the mixer (`plc_host`, `plc_port`), the cooker (`cooker_host`, `cooker_port`) and the
+    fluid-bed dryer (`dryer_host`, `dryer_port`) on Modbus TCP, with `time_scale`
+    simulated seconds per real second. Each of `scales` is served on its own pty, TCP
+    port and control channel, under `scales.<serial number>`. The state file is written
+    atomically once everything listens and removed on the way out.
     """
     stop = stop or threading.Event()
     state_file = Path(state_file)
     scale = ScaleSimulator()
     mixer = MixerSimulator(time_scale=time_scale)
     cooker = CookerSimulator(time_scale=time_scale)
+    dryer = DryerSimulator(time_scale=time_scale)
+    more = {
+        spec.serial_number: ScaleSimulator(
+            model=spec.model, serial_number=spec.serial_number, capacity=spec.capacity,
+            decimals=spec.decimals, unit=spec.unit,
+        )
+        for spec in scales
+    }
     try:
         state = {
             "scale_port": scale.serve_pty(),
@@ -53,6 +82,16 @@ def run_simulators(
             "plc_port": mixer.start(HOST, 0),
             "cooker_host": HOST,
             "cooker_port": cooker.start(HOST, 0),
+            "dryer_host": HOST,
+            "dryer_port": dryer.start(HOST, 0),
+            "scales": {
+                serial: {
+                    "scale_port": sim.serve_pty(),
+                    "scale_url": f"socket://{HOST}:{sim.serve_tcp(HOST, 0)}",
+                    "scale_control": f"{HOST}:{sim.serve_control(HOST, 0)}",
+                }
+                for serial, sim in more.items()
+            },
             "time_scale": time_scale,
             "pid": os.getpid(),
         }
@@ -66,6 +105,9 @@ def run_simulators(
                 with contextlib.suppress(FileNotFoundError):
                     state_file.unlink()
     finally:
+        for sim in more.values():
+            sim.close()
+        dryer.close()
         cooker.close()
         mixer.close()
         scale.close()
@@ -122,7 +164,7 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description="Serve a simulated scale, mixer PLC and cooker PLC."
+        description="Serve a simulated scale, mixer PLC, cooker PLC and dryer PLC."
     )
     parser.add_argument("state_file", type=Path, help="where to publish the devices' addresses")
     parser.add_argument(

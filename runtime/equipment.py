@@ -4,8 +4,9 @@ The register itself (YAML, validation, connections, fitness for use) lives in
 `devices/register.py`. This module chooses the file, wires the simulators' state file
 and the `EBR_SCALE_URL` / `EBR_PLC_*` settings in, and binds a recipe's equipment roles.
 
-Which file: `<EBR_VAR_DIR>/equipment.yaml` when it exists (the site's register),
-otherwise the one-machine default shipped as `devices/equipment.yaml`.
+Which file: `<EBR_VAR_DIR>/equipment.yaml` when it exists (the site's register);
+otherwise, outside production, the demo site's copy `ebr up` writes with current cleaning
+dates (`runtime/demo_site.py`); otherwise the default shipped as `devices/equipment.yaml`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,16 @@ from devices.register import (
 )
 from devices.register import EquipmentRegister as DeviceRegister
 from devices.register import load_register as load_register_file
+from devices.scale_sim import DEFAULT_SERIAL
+from devices.simulators import ScaleSpec
 from recipes.plan import BatchPlan
 from runtime.binding import refusals
+from runtime.demo_site import demo_register_path
 from settings.config import Settings
 
 __all__ = [
     "EquipmentError", "EquipmentRegister", "load_register", "needs_simulators", "register_path",
+    "simulated_scales",
 ]
 
 
@@ -209,7 +215,12 @@ class RegisteredScale(MtSicsScale):
 
 def register_path(settings: Settings) -> Path:
     site = settings.var_dir / "equipment.yaml"
-    return site if site.exists() else DEFAULT_REGISTER
+    if site.exists():
+        return site
+    demo = demo_register_path(settings)
+    if settings.env != "production" and demo.exists():
+        return demo
+    return DEFAULT_REGISTER
 
 
 def load_register(settings: Settings) -> EquipmentRegister:
@@ -243,6 +254,25 @@ def needs_simulators(settings: Settings) -> bool:
         if not replaced:
             return True
     return False
+
+
+def simulated_scales(settings: Settings) -> list[ScaleSpec]:
+    """The balances the simulators must play besides the default one: every simulated
+    scale in the register with its own serial number, capacity and readability."""
+    specs = []
+    for entry in load_register_file(register_path(settings)).entries.values():
+        conn = entry.connection
+        if not (isinstance(conn, SerialConnection) and conn.url == SIMULATOR):
+            continue
+        serial = entry.serial_number or DEFAULT_SERIAL
+        if serial == DEFAULT_SERIAL or entry.capacity is None or not entry.unit:
+            continue
+        resolution = entry.resolution or Decimal("0.01")
+        specs.append(ScaleSpec(
+            serial_number=serial, capacity=entry.capacity, unit=entry.unit,
+            decimals=max(0, -int(resolution.normalize().as_tuple().exponent)),
+        ))
+    return specs
 
 
 def _read_state(path: Path) -> dict[str, Any]:

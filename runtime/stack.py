@@ -15,6 +15,7 @@ from types import FrameType
 import httpx
 
 from devices.register import RegisterError
+from runtime.demo_site import write_demo_register
 from runtime.equipment import needs_simulators
 from runtime.processes import ProcessGroup, ebr_command, wait_until
 from runtime.seed import DEMO_USERS, seed_demo
@@ -43,6 +44,8 @@ def start_stack(settings: Settings) -> ProcessGroup:
             f"{settings.api_url} is already in use: is another `ebr up` running? "
             "Stop it or set EBR_API_PORT."
         )
+    if settings.env != "production" and not (settings.var_dir / "equipment.yaml").exists():
+        write_demo_register(settings)  # cleaned "now": the examples' hold times are met
     try:
         simulated = needs_simulators(settings)
     except RegisterError as exc:
