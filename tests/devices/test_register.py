@@ -180,3 +180,14 @@ equipment:
     problems = "\n".join(info.value.problems)
     assert "holding address 1 is already used by speed_setpoint_rpm" in problems
     assert "a mixer's tag map must define" in problems and "run_command" in problems
+
+
+def test_a_simulated_scale_with_its_own_serial_number_takes_its_own_simulator():
+    state = {**SIM_STATE, "scales": {"B323456789": {"scale_port": "/dev/pts/43"}},
+             "dryer_host": "127.0.0.1", "dryer_port": 15022}
+    register = load_register(DEFAULT_REGISTER, simulator_state=lambda: state)
+
+    assert register.scale_settings("SCALE-03").url == "/dev/pts/43"
+    assert register.scale_settings("SCALE-02").url == "/dev/pts/42"  # none of its own running
+    assert register.plc_settings("DRYER-01").port == 15022
+    assert "inlet_temp_setpoint" in register.get("DRYER-01").tags

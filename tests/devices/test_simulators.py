@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from devices.cooker_tags import COOKER_TAGS
+from devices.dryer_tags import DRYER_TAGS
 from devices.errors import DeviceConnectionError
 from devices.modbus_plc import MixerPlc, PlcSettings
 from devices.mtsics import MtSicsScale, ScaleSettings
 from devices.plc import ModbusPlc
 from devices.scale_sim import ScaleControl
-from devices.simulators import read_state, run_simulators
+from devices.simulators import ScaleSpec, read_state, run_simulators
 
 REPO = Path(__file__).resolve().parents[2]
 # pyserial 3.5's RFC 2217 client uses threading calls Python deprecates; not ours to fix.
@@ -55,6 +56,9 @@ class TestStateFile:
             "plc_port",
             "cooker_host",
             "cooker_port",
+            "dryer_host",
+            "dryer_port",
+            "scales",
             "time_scale",
             "pid",
         }
@@ -80,6 +84,32 @@ class TestStateFile:
         with ModbusPlc(cooker, tags=COOKER_TAGS) as plc:
             assert plc.write_setpoint("setpoint_temp", "75") == Decimal("75")
             assert plc.read_tag("heating") is True
+        dryer = PlcSettings(str(state["dryer_host"]), int(str(state["dryer_port"])))
+        with ModbusPlc(dryer, tags=DRYER_TAGS) as plc:
+            assert plc.write_setpoint("air_flow_setpoint", "120") == 120
+            assert plc.read_tag("air_flow") == 120
+
+    def test_further_scales_answer_with_their_own_serial_unit_and_readability(
+        self, tmp_path: Path
+    ) -> None:
+        state_file = tmp_path / "devices.json"
+        stop = threading.Event()
+        floor = ScaleSpec(serial_number="B323456789", capacity=Decimal(150), decimals=2,
+                          unit="kg")
+        thread = threading.Thread(target=run_simulators, args=(state_file,),
+                                  kwargs={"stop": stop, "scales": [floor]}, daemon=True)
+        thread.start()
+        try:
+            own = read_state(state_file, wait_s=5.0)["scales"]["B323456789"]
+            ScaleControl(own["scale_control"]).set_weight("76.004")
+
+            with MtSicsScale(ScaleSettings(own["scale_port"], timeout_s=0.5)) as scale:
+                assert scale.identity().serial_number == "B323456789"
+                reading = scale.stable_weight()
+            assert (reading.value, reading.unit) == (Decimal("76.00"), "kg")
+        finally:
+            stop.set()
+            thread.join(timeout=5.0)
 
     def test_stop_closes_the_devices_and_removes_the_state_file(self, tmp_path: Path) -> None:
         state_file = tmp_path / "devices.json"

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from api.routes_batches import check_validity
-from devices.register import parse_register
+from devices.register import DEFAULT_REGISTER, parse_register
 from recipes import units
 from recipes.compile import compile_plan
 from recipes.plan import BatchPlan
 from recipes.validate import load_recipe
-from runtime.demo_site import demo_register_text
-from runtime.equipment import EquipmentError, EquipmentRegister
+from runtime.demo_site import demo_register_text, write_demo_register
+from runtime.equipment import EquipmentError, EquipmentRegister, register_path
 from runtime.seed import EXAMPLES, seed_demo
 from store.recipes import RecipeStore
 from wms.builtin import BuiltinWms
@@ -44,6 +44,10 @@ def seeded_plan(engine, path: Path) -> BatchPlan:  # type: ignore[no-untyped-def
     recipe = load_recipe(path.read_text(encoding="utf-8"), path.name)
     row = RecipeStore(engine).require(recipe.header.id, recipe.header.version)
     return compile_plan(load_recipe(row.source_text, path.name), None)
+
+
+def seeded_plan_from_file(path: Path) -> BatchPlan:
+    return compile_plan(load_recipe(path.read_text(encoding="utf-8"), path.name), None)
 
 
 def missing_equipment(plan: BatchPlan) -> tuple[dict[str, str], list[str]]:
@@ -132,5 +136,24 @@ def test_the_examples_take_distinct_demo_scales_by_range_and_readability():
     assert vitamin_c["scale"] == "SCALE-01"
 
 
-def seeded_plan_from_file(path: Path) -> BatchPlan:
-    return compile_plan(load_recipe(path.read_text(encoding="utf-8"), path.name), None)
+
+class TestWhichRegisterTheStackReads:
+    def settings(self, tmp_path: Path, env: str = "development"):  # type: ignore[no-untyped-def]
+        from settings.config import Settings
+
+        return Settings(_env_file=None, var_dir=tmp_path, env=env)
+
+    def test_the_demo_copy_written_at_start_outside_production(self, tmp_path):
+        settings = self.settings(tmp_path)
+        written = write_demo_register(settings, SEEDED_AT)
+
+        assert register_path(settings) == written
+        cleaned = parse_register(written.read_text()).get("COOKER-01").cleaning.cleaned_at
+        assert cleaned == SEEDED_AT
+
+    def test_the_site_register_wins_and_production_never_reads_the_demo_copy(self, tmp_path):
+        write_demo_register(self.settings(tmp_path), SEEDED_AT)
+
+        assert register_path(self.settings(tmp_path, "production")) == DEFAULT_REGISTER
+        (tmp_path / "equipment.yaml").write_text(DEFAULT_REGISTER.read_text())
+        assert register_path(self.settings(tmp_path)) == tmp_path / "equipment.yaml"
