@@ -177,7 +177,7 @@ async def get_batch(batch_id: str, svc: ServicesDep, user: UserDep) -> dict[str,
                   if s.status not in ("pending", "done")},
     }
     return _row(batch) | {"plan": json.loads(batch.plan_json), "execution": asdict(view),
-                          "elapsed": elapsed}
+                          "equipment": json.loads(batch.equipment_json), "elapsed": elapsed}
 
 
 def _seconds_since(iso: str | None, now: datetime) -> int | None:

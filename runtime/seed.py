@@ -31,6 +31,8 @@ DEMO_USERS = (
     DemoUser("author", "Ada Author", "author", "author-demo-2026"),
     DemoUser("approver", "Alan Approver", "approver", "approver-demo-2026"),
     DemoUser("operator", "Olivia Operator", "operator", "operator-demo-2026"),
+    # The second person of four-eyes steps (`verify: {role: operator}` in the examples).
+    DemoUser("operator2", "Otto Operator", "operator", "operator2-demo-2026"),
     DemoUser("supervisor", "Sam Supervisor", "supervisor", "supervisor-demo-2026"),
     DemoUser("qa", "Quinn Quality", "qa", "qa-demo-2026"),
     DemoUser("auditor", "Avery Auditor", "auditor", "auditor-demo-2026"),
@@ -39,7 +41,15 @@ DEMO_USERS = (
 
 
 def demo_user(role: str) -> DemoUser:
+    """The first demo user of `role` (operator: `operator`, not `operator2`)."""
     return next(u for u in DEMO_USERS if u.role == role)
+
+
+def second_demo_user(role: str, besides: str) -> DemoUser:
+    """A demo user of `role` other than `besides` (a user id or full name, as a step's
+    signer is shown): who verifies a four-eyes step."""
+    return next(u for u in DEMO_USERS if u.role == role and besides not in (u.username,
+                                                                              u.full_name))
 
 
 # QA and auditors review every line; everyone else works in the demo area only.
