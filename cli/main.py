@@ -96,8 +96,13 @@ def api() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run one batch of the example recipe end to end through the HTTP API.
+def demo(
+    recipe: Annotated[str, typer.Option(
+        "--recipe",
+        help="header id of a seeded example: VC-BLEND, WG-PARA, COS-CREAM, DS-VCZN or CS-BRAT",
+    )] = "VC-BLEND",
+) -> None:
+    """Run one batch of an example recipe end to end through the HTTP API.
 
     Prints the signed eBMR's path as its last line. Starts the stack if none is
     running, and stops what it started.
@@ -105,7 +110,7 @@ def demo() -> None:
     from runtime.demo import DemoError, run_demo
 
     try:
-        path = run_demo(load_settings())
+        path = run_demo(load_settings(), recipe_id=recipe)
     except (DemoError, RuntimeError) as exc:
         typer.echo(f"ebr demo: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -86,41 +86,47 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-def run_demo(settings: Settings, say=print) -> Path:  # type: ignore[no-untyped-def]
+def run_demo(  # type: ignore[no-untyped-def]
+    settings: Settings, say=print, recipe_id: str = RECIPE_ID
+) -> Path:
+    """One batch of the seeded example `recipe_id` (the vitamin C blend by default)."""
     group = None
     if not api_healthy(settings):
         say("No ebr stack is running: starting one for the demo (logs in var/log/)…")
         group = start_stack(settings)
     try:
-        return _drive(settings, say)
+        return _drive(settings, say, recipe_id)
     finally:
         if group is not None:
             say("Stopping the stack the demo started…")
             group.stop()
 
 
-def _drive(settings: Settings, say) -> Path:  # type: ignore[no-untyped-def]
+def _drive(settings: Settings, say, recipe_id: str) -> Path:  # type: ignore[no-untyped-def]
     batch_id = "DEMO-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    start_batch(settings, batch_id, say)
+    start_batch(settings, batch_id, say, recipe_id, None if recipe_id != RECIPE_ID else
+                RECIPE_VERSION)
     perform_steps(settings, batch_id, say)
     return release_and_verify(settings, batch_id, say)
 
 
 def start_batch(  # type: ignore[no-untyped-def]
     settings: Settings, batch_id: str, say=print, recipe_id: str = RECIPE_ID,
-    version: str = RECIPE_VERSION,
+    version: str | None = RECIPE_VERSION,
 ) -> dict[str, Any]:
     """Approve a seeded example recipe if needed (approver) and start `batch_id` with it
-    (supervisor); returns the API's answer (the bound equipment, the steps)."""
+    (supervisor; `version` None: its newest); returns the API's answer (the bound
+    equipment, the steps)."""
     base = settings.api_url
     approver = Session.login(base, "approver")
-    recipe = next(
-        (r for r in approver.get("/api/v1/recipes")
-         if (r["recipe_id"], r["version"]) == (recipe_id, version)),
-        None,
-    )
-    if recipe is None:
-        raise DemoError(f"Recipe {recipe_id} {version} is not loaded: run `ebr up` once.")
+    versions = [r for r in approver.get("/api/v1/recipes") if r["recipe_id"] == recipe_id
+                and (version is None or r["version"] == version)]
+    if not versions:
+        raise DemoError(f"Recipe {recipe_id} {version or ''} is not loaded: run `ebr up` once "
+                        "(it seeds every recipe in recipes/examples/).")
+    recipe = max(versions, key=lambda r: [int(p) for p in r["version"].split(".")
+                                          if p.isdigit()])
+    version = recipe["version"]
     if recipe["status"] != "approved":
         approver.post(f"/api/v1/recipes/{recipe_id}/versions/{version}/approve",
                       {"username": approver.username, "password": approver.password})
@@ -237,6 +243,12 @@ def _perform(crew: _Crew, batch: dict[str, Any], step: dict[str, Any], say) -> N
         barcode = _fefo_label(person, step["material"]["material_code"])
         scanned = person.post(f"{url}/scan", {"barcode": barcode})
         say(f"  {step['title']}: scanned {barcode} (lot {scanned.get('lot_number', '?')})")
+    elif kind == "timer":
+        # The hold time runs in real time on the stack (15 min is 15 min).
+        ran = (batch.get("elapsed") or {}).get("steps", {}).get(step["step_id"]) or 0
+        left = max(0, (step.get("min_duration_s") or 0) - ran)
+        say(f"  {step['title']}: waiting {left} s for the recipe's minimum hold time…")
+        time.sleep(left + 1)
     elif kind == "mix":
         say(f"  {step['title']}: mixer running {step['speed_rpm']} rpm for "
             f"{step['duration_s']} s (simulated PLC clock)…")
