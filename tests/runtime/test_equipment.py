@@ -98,5 +98,6 @@ def test_binding_refuses_with_every_reason_when_nothing_fits(tmp_path: Path):
 
 def test_binding_refuses_a_class_nobody_registered(tmp_path: Path):
     plan = dataclasses.replace(PLAN, equipment=[EquipmentRequirement("fill", "filler")])
-    with pytest.raises(EquipmentError, match=r"No filler is registered.*has: cooker, fluid-bed-dryer, mixer, scale"):
+    has = "has: cooker, fluid-bed-dryer, mixer, scale"
+    with pytest.raises(EquipmentError, match=rf"No filler is registered.*{has}"):
         load_register(settings(tmp_path)).bind(plan)
