@@ -35,6 +35,8 @@ DEMO_USERS = (
     DemoUser("operator2", "Otto Operator", "operator", "operator2-demo-2026"),
     DemoUser("supervisor", "Sam Supervisor", "supervisor", "supervisor-demo-2026"),
     DemoUser("qa", "Quinn Quality", "qa", "qa-demo-2026"),
+    # Releases a batch whose steps `qa` signed (whoever performed a step may not release).
+    DemoUser("qa2", "Quincy Quality", "qa", "qa2-demo-2026"),
     DemoUser("auditor", "Avery Auditor", "auditor", "auditor-demo-2026"),
     DemoUser("admin", "Adrian Admin", "admin", "admin-demo-2026"),
 )
