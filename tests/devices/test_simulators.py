@@ -150,3 +150,29 @@ class TestAsAProcess:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+class TestDryer:
+    def test_the_inlet_air_heats_toward_its_setpoint_and_the_plc_refuses_out_of_limits(
+        self,
+    ) -> None:
+        import dataclasses
+
+        from devices.dryer_sim import DryerSimulator
+        from devices.plc import PlcError
+
+        # The client's copy of the map without limits: the PLC itself must refuse 95 degC.
+        unchecked = {**DRYER_TAGS, "inlet_temp_setpoint": dataclasses.replace(
+            DRYER_TAGS["inlet_temp_setpoint"], maximum=None)}
+        clock = [0.0]
+        dryer = DryerSimulator(time_scale=1.0, tau_s=60.0, clock=lambda: clock[0])
+        port = dryer.start("127.0.0.1", 0)
+        try:
+            with ModbusPlc(PlcSettings("127.0.0.1", port), tags=unchecked) as plc:
+                assert plc.write_setpoint("inlet_temp_setpoint", "60") == Decimal("60")
+                clock[0] = 60.0  # one time constant: 63 % of the way from 20 to 60 degC
+                assert plc.read_tag("inlet_temp") == Decimal("45.3")
+                with pytest.raises(PlcError, match="Modbus exception 3"):
+                    plc.write_setpoint("inlet_temp_setpoint", "95")
+        finally:
+            dryer.close()
