@@ -437,8 +437,20 @@ class BatchWorkflow:
         detail = {"step": step.step_id, "instance": instance, "kind": step.kind}
         if step.equipment_role and step.equipment_role in self.inp.equipment:
             detail["equipment"] = self.inp.equipment[step.equipment_role]
-        await self._event("phase.started", "system", detail,
-                          key=f"{self.inp.batch_id}/{instance}/phase.started")
+        key = f"{self.inp.batch_id}/{instance}/phase.started"
+        if not workflow.patched("phase-started-local"):
+            await self._event("phase.started", "system", detail, key=key)
+            return
+        # A local activity: one marker in the history instead of three activity events and
+        # a workflow task of their own, for a write that is idempotent on its key (if the
+        # worker dies before the task completes, the new one writes it again, harmlessly).
+        await workflow.execute_local_activity(
+            "record_event",
+            self._batch_event("phase.started", "system", detail, key),
+            retry_policy=RECORD_RETRY,
+            start_to_close_timeout=RECORD_TIMEOUTS["start_to_close_timeout"],
+            schedule_to_close_timeout=RECORD_TIMEOUTS["schedule_to_close_timeout"],
+        )
 
     def _show_due(self, step: PlanStep) -> None:
         """Put a WEIGH or PICK step's quantity due on its view (a CALC result may set it)."""
@@ -1583,17 +1595,22 @@ class BatchWorkflow:
     ) -> None:
         await workflow.execute_activity(
             "record_event",
-            BatchEvent(
-                batch_id=self.inp.batch_id,
-                key=key or f"{self.inp.batch_id}/{action}",
-                action=action,
-                state=self.state,
-                actor=actor,
-                at=workflow.now().isoformat(),
-                detail=detail,
-            ),
+            self._batch_event(action, actor, detail, key),
             retry_policy=RECORD_RETRY,
             **RECORD_TIMEOUTS,
+        )
+
+    def _batch_event(
+        self, action: str, actor: str, detail: dict[str, str], key: str | None
+    ) -> BatchEvent:
+        return BatchEvent(
+            batch_id=self.inp.batch_id,
+            key=key or f"{self.inp.batch_id}/{action}",
+            action=action,
+            state=self.state,
+            actor=actor,
+            at=workflow.now().isoformat(),
+            detail=detail,
         )
 
 

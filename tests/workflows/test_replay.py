@@ -40,14 +40,15 @@ def test_there_is_at_least_one_saved_history():
 @pytest.mark.parametrize(
     "scenario",
     ["released-with-excursion", "rejected", "held-restarted-aborted", "loop-and-deviation",
-     "every-phase-kind"],
+     "every-phase-kind", "every-phase-kind-local-starts"],
 )
 async def test_record_history(rig, scenario: str):  # type: ignore[no-untyped-def]
     if scenario == "loop-and-deviation":
         await record_loop_and_deviation(rig)
         return
-    if scenario == "every-phase-kind":
-        await record_every_phase_kind(rig)
+    if scenario.startswith("every-phase-kind"):
+        # "-local-starts": recorded once phase-started events became local activities.
+        await record_every_phase_kind(rig, scenario)
         return
     handle = await rig.start(batch_id=f"history-{scenario}")
     if scenario == "held-restarted-aborted":
@@ -101,7 +102,7 @@ async def record_loop_and_deviation(rig) -> None:  # type: ignore[no-untyped-def
     (HISTORIES / "loop-and-deviation.json").write_text(history.to_json())
 
 
-async def record_every_phase_kind(rig) -> None:  # type: ignore[no-untyped-def]
+async def record_every_phase_kind(rig, name: str) -> None:  # type: ignore[no-untyped-def]
     """Every phase kind, phase-started events, a refused scan held by a deviation, an
     operator's hold and restart, release."""
     from tests.sample_plan import PICK_ASC, PLAN_KINDS
@@ -135,4 +136,4 @@ async def record_every_phase_kind(rig) -> None:  # type: ignore[no-untyped-def]
     await handle.execute_update(BatchWorkflow.release, ReleaseRequest(sign(QA_USER, "released")))
     await handle.result()
     history = await handle.fetch_history()
-    (HISTORIES / "every-phase-kind.json").write_text(history.to_json())
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
