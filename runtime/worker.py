@@ -75,5 +75,5 @@ def build_worker(
         max_concurrent_activities=ACTIVITY_THREADS,
         interceptors=[KeepAlive()],
         # A crashed worker's sticky queue would hold the batch ~10 s by default.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
     )
