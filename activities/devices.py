@@ -16,6 +16,7 @@ import pint
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.keepalive import keeps_alive
 from devices.errors import DeviceError, ScaleOverload, ScaleUnderload, ScaleUnstable
 from devices.modbus_plc import MixerStatus
 from devices.mtsics import ScaleIdentity, ScaleReading
@@ -94,6 +95,7 @@ class DeviceActivities:
         self.register = register
 
     @activity.defn(name="read_weight")
+    @keeps_alive
     def read_weight(self, inp: ReadWeightInput) -> WeightReading:
         with _device_errors():
             # Calibration and cleaning first: no point talking to a scale we may not use.

@@ -738,6 +738,10 @@ class BatchWorkflow:
                     ),
                     result_type=WeightReading,
                     start_to_close_timeout=timedelta(seconds=30),
+                    # The worker beats for it while the scale settles: a weighing whose
+                    # worker died is retried in seconds, not after the 30 s (a read has no
+                    # effect to repeat).
+                    heartbeat_timeout=SHORT_CALL_HEARTBEAT,
                     retry_policy=SCALE_RETRY,
                     **self._device_queue(step),
                 )
