@@ -34,7 +34,7 @@ from decimal import Decimal
 from pymodbus.constants import ExcCodes
 
 from devices.cooker_tags import COOKER_TAGS
-from devices.plc_sim import WRITE_REGISTER_CODES, SimulatedPlc, within_limits
+from devices.plc_sim import SimulatedPlc
 from devices.plc_tags import Tag
 
 AT_SETPOINT_BAND_C = 0.5
@@ -73,12 +73,7 @@ class CookerSimulator(SimulatedPlc):
         self, function_code: int, address: int, written: list[int] | list[bool]
     ) -> ExcCodes | None:
         await self._advance()
-        if function_code in WRITE_REGISTER_CODES:
-            for name in ("setpoint_temp", "chill_temp"):
-                registers = self._written(name, address, written)
-                if registers and not within_limits(self._tags[name], registers):
-                    return ExcCodes.ILLEGAL_VALUE
-        return None
+        return self._out_of_limits(("setpoint_temp", "chill_temp"), function_code, address, written)
 
     async def _advance(self) -> None:
         """Bring the core temperature and the status bits up to the simulated clock."""

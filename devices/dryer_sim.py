@@ -17,7 +17,7 @@ from decimal import Decimal
 from pymodbus.constants import ExcCodes
 
 from devices.dryer_tags import DRYER_TAGS
-from devices.plc_sim import WRITE_REGISTER_CODES, SimulatedPlc, within_limits
+from devices.plc_sim import SimulatedPlc
 
 SETPOINTS = ("inlet_temp_setpoint", "air_flow_setpoint")
 
@@ -50,12 +50,7 @@ class DryerSimulator(SimulatedPlc):
         self, function_code: int, address: int, written: list[int] | list[bool]
     ) -> ExcCodes | None:
         await self._advance()
-        if function_code in WRITE_REGISTER_CODES:
-            for name in SETPOINTS:
-                registers = self._written(name, address, written)
-                if registers and not within_limits(self._tags[name], registers):
-                    return ExcCodes.ILLEGAL_VALUE
-        return None
+        return self._out_of_limits(SETPOINTS, function_code, address, written)
 
     async def _advance(self) -> None:
         """Bring the inlet temperature and air flow up to the simulated clock."""

@@ -161,6 +161,20 @@ class SimulatedPlc:
             return []
         return [int(v) for v in written[offset : offset + tag.size]]
 
+    def _out_of_limits(
+        self, names: tuple[str, ...], function_code: int, address: int,
+        written: list[int] | list[bool],
+    ) -> ExcCodes | None:
+        """ILLEGAL_VALUE when a register write sets one of the tags `names` outside its
+        limits, as a real PLC refuses a setpoint it cannot run."""
+        if function_code not in WRITE_REGISTER_CODES:
+            return None
+        for name in names:
+            registers = self._written(name, address, written)
+            if registers and not within_limits(self._tags[name], registers):
+                return ExcCodes.ILLEGAL_VALUE
+        return None
+
     # -- datastore -------------------------------------------------------------------
 
     def _device(self) -> SimDevice:
